@@ -1,0 +1,46 @@
+"""Settings: the only place environment variables (TRAINWRECK_*) and `.env` are read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of trainwreck, typed; see docs/settings.md for each one."""
+
+    model_config = SettingsConfigDict(env_prefix="TRAINWRECK_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("trainwreck-data"), description="Where the embedded SQLite store and the client spool live.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; unset means SQLite in data_dir. Use postgresql+psycopg://... for teams.")
+    signature_dirs: list[Path] = Field(default_factory=list, description="Extra signature folders (a team's own), loaded after the built-in ones.")
+    max_upload_bytes: int = Field(default=2 * 1024**3, description="Largest accepted log upload, before decompression (413 past it).")
+    max_decompressed_bytes: int = Field(default=16 * 1024**3, description="Largest decompressed log; bounds gzip/zstd bombs.")
+    diagnose_timeout_seconds: float = Field(default=600.0, description="Wall-clock cap on one diagnosis in the service.")
+    auth: Literal["auto", "on", "off"] = Field(default="auto", description="auto: tokens required once any token exists or when bound to a non-loopback address.")
+    public_url: str = Field(default="http://127.0.0.1:8000", description="Base URL used in links (Slack replies, `url` in API answers).")
+    url: str | None = Field(default=None, description="Server that `trainwreck submit` and `trainwreck run` send logs to.")
+    token: str | None = Field(default=None, description="API token `trainwreck submit` and `trainwreck run` send.")
+    slack_signing_secret: str | None = Field(default=None, description="Slack app signing secret; Slack routes answer 503 without it.")
+    slack_bot_token: str | None = Field(default=None, description="Slack bot token (xoxb-...) for downloading files and replying.")
+    slack_api_base_url: str = Field(default="https://slack.com/api/", description="Slack Web API base URL (tests point it at a fake).")
+    slack_channel_teams: dict[str, str] = Field(default_factory=dict, description='Slack channel id → trainwreck team, JSON: {"C0123": "vision"}.')
+    slack_default_team: str = Field(default="default", description="Team for Slack messages from channels not in slack_channel_teams.")
+    slack_max_file_bytes: int = Field(default=200 * 1024**2, description="Largest Slack file downloaded for diagnosis.")
+
+    @field_validator("signature_dirs", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part for part in value.replace(",", ":").split(":") if part]
+        return value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The store URL, defaulting to the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'trainwreck.sqlite3').resolve()}"

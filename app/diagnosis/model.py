@@ -1,0 +1,81 @@
+"""The Diagnosis and its parts: plain data, serialisable to the contract's JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    line: int  # 1-based line number in the submitted log
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Symptom:
+    signature: str
+    category: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Remedy:
+    parameter: str
+    current: Any
+    suggested: Any
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class LossPoint:
+    step: int
+    loss: float  # may be nan or inf
+
+
+@dataclass(slots=True)
+class Diagnosis:
+    category: str
+    stage: str
+    step: int | None
+    total_steps: int | None
+    signature: str | None
+    title: str
+    summary: str
+    confidence: float
+    evidence: list[Evidence] = field(default_factory=list)
+    symptoms: list[Symptom] = field(default_factory=list)
+    remedies: list[Remedy] = field(default_factory=list)
+    run: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
+    corrected_command: str | None = None
+    loss_curve: list[LossPoint] = field(default_factory=list)
+    signature_set_version: str = ""
+    lines_read: int = 0
+    bytes_read: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's diagnosis JSON (NaN/Inf losses become strings, JSON has no NaN)."""
+        data = asdict(self)
+        data["loss_curve"] = [
+            {"step": point.step, "loss": point.loss if _finite(point.loss) else str(point.loss)}
+            for point in self.loss_curve
+        ]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Diagnosis:
+        """Inverse of to_dict, for diagnoses read back from the store."""
+        fields = dict(data)
+        fields["evidence"] = [Evidence(**item) for item in data.get("evidence", [])]
+        fields["symptoms"] = [Symptom(**item) for item in data.get("symptoms", [])]
+        fields["remedies"] = [Remedy(**item) for item in data.get("remedies", [])]
+        fields["loss_curve"] = [
+            LossPoint(step=item["step"], loss=float(item["loss"])) for item in data.get("loss_curve", [])
+        ]
+        known = cls.__dataclass_fields__.keys()
+        return cls(**{key: value for key, value in fields.items() if key in known})
+
+
+def _finite(value: float) -> bool:
+    return value == value and value not in (float("inf"), float("-inf"))

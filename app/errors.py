@@ -1,0 +1,58 @@
+"""One error hierarchy; the API maps it to one JSON shape, the CLI to one line on stderr."""
+
+from __future__ import annotations
+
+
+class TrainwreckError(Exception):
+    """Base of every error trainwreck reports to a user."""
+
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UnreadableLogError(TrainwreckError):
+    """The log could not be read: bad compression, too large once decompressed, ..."""
+
+    code = "unreadable_log"
+    status = 422
+
+
+class LogTooLargeError(TrainwreckError):
+    code = "too_large"
+    status = 413
+
+
+class SignatureError(TrainwreckError):
+    """A signature file is invalid; the message names the file and the field."""
+
+    code = "invalid_signature"
+    status = 500
+
+
+class NotFoundError(TrainwreckError):
+    code = "not_found"
+    status = 404
+
+
+class AuthenticationError(TrainwreckError):
+    code = "unauthorized"
+    status = 401
+
+
+class ForbiddenError(TrainwreckError):
+    code = "forbidden"
+    status = 403
+
+
+class UnsupportedMediaError(TrainwreckError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+class StoreUnavailableError(TrainwreckError):
+    code = "store_unavailable"
+    status = 503
