@@ -56,3 +56,10 @@ class UnsupportedMediaError(TrainwreckError):
 class StoreUnavailableError(TrainwreckError):
     code = "store_unavailable"
     status = 503
+
+
+class SlackNotConfiguredError(TrainwreckError):
+    """The Slack routes were called but no signing secret is configured."""
+
+    code = "slack_not_configured"
+    status = 503
