@@ -3,11 +3,7 @@ from __future__ import annotations
 from app.diagnosis.model import Diagnosis
 from app.slack.pasted import looks_like_crash_log, pasted_text
 
-TRACEBACK = (
-    "Traceback (most recent call last):\n"
-    '  File "train.py", line 3, in &lt;module&gt;\n'
-    "KeyError: 'input_ids'"
-)
+TRACEBACK = "Traceback (most recent call last):\n  File \"train.py\", line 3, in &lt;module&gt;\nKeyError: 'input_ids'"
 
 
 def diagnosis(signature: str | None) -> Diagnosis:

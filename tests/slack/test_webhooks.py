@@ -42,6 +42,4 @@ def test_an_unreachable_webhook_is_reported_not_raised() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
 
-    assert not post_to_webhook(
-        f"http://127.0.0.1:{port}/hooks/gone", MESSAGE, attempts=2, backoff_seconds=0.01
-    )
+    assert not post_to_webhook(f"http://127.0.0.1:{port}/hooks/gone", MESSAGE, attempts=2, backoff_seconds=0.01)
