@@ -30,9 +30,12 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = Field(default=None, description="Slack app signing secret; Slack routes answer 503 without it.")
     slack_bot_token: str | None = Field(default=None, description="Slack bot token (xoxb-...) for downloading files and replying.")
     slack_api_base_url: str = Field(default="https://slack.com/api/", description="Slack Web API base URL (tests point it at a fake).")
-    slack_channel_teams: dict[str, str] = Field(default_factory=dict, description='Slack channel id → trainwreck team, JSON: {"C0123": "vision"}.')
+    slack_channel_teams: dict[str, str] = Field(default_factory=dict, description='Slack channel id (or workspace id) → trainwreck team, JSON: {"C0123": "vision", "T0456": "nlp"}.')
     slack_default_team: str = Field(default="default", description="Team for Slack messages from channels not in slack_channel_teams.")
     slack_max_file_bytes: int = Field(default=200 * 1024**2, description="Largest Slack file downloaded for diagnosis.")
+    slack_webhook_url_prefixes: list[str] = Field(default_factory=lambda: ["https://hooks.slack.com/"], description='Allowed starts of team webhook URLs, JSON: ["https://hooks.slack.com/"].')
+    slack_webhook_attempts: int = Field(default=5, ge=1, description="Tries per new-diagnosis post to a team's Slack webhook.")
+    slack_webhook_backoff_seconds: float = Field(default=1.0, ge=0, description="First wait between webhook tries; doubles after each failed try (with jitter).")
 
     @field_validator("signature_dirs", mode="before")
     @classmethod
