@@ -1,0 +1,57 @@
+"""Schema migrations from code: what `trainwreck serve` and `trainwreck db ...` run (Alembic underneath)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from app.errors import TrainwreckError
+from app.store.session import create_db_engine
+
+ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
+
+
+class MigrationError(TrainwreckError):
+    """The schema could not be migrated (missing migration files, unknown revision, ...)."""
+
+    code = "migration_failed"
+    status = 500
+
+
+def alembic_config(url: str) -> Config:
+    """The Alembic configuration of this checkout, aimed at the store `url`."""
+    if not ALEMBIC_INI.is_file():
+        raise MigrationError(f"the migrations are missing: {ALEMBIC_INI} not found")
+    config = Config(str(ALEMBIC_INI))
+    config.set_main_option("script_location", str(ALEMBIC_INI.parent / "migrations"))
+    config.attributes["url"] = url
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the store to `revision` (the newest by default); a no-op when it is already there."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str = "-1") -> None:
+    """Migrate the store back to `revision` (one step by default, `base` for an empty store)."""
+    command.downgrade(alembic_config(url), revision)
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the store is at, None for an empty store."""
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision(url: str) -> str | None:
+    """The newest revision the migrations provide."""
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()

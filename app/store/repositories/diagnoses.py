@@ -1,0 +1,193 @@
+"""Queries on diagnoses: insert once per team and log, find, list with filters, group, claim for re-runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from app.diagnosis.model import Diagnosis
+from app.store.models import DiagnosisRecord, FailureKind, Team
+from app.store.upsert import dialect_insert
+
+ItemT = TypeVar("ItemT")
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosisFilters:
+    """What a list or count is restricted to; `visible_team` is the caller's scope (None: every team)."""
+
+    visible_team: str | None = None
+    team: str | None = None
+    category: str | None = None
+    stage: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[ItemT]):
+    items: list[ItemT]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class FailureGroup:
+    """Diagnoses of one team sharing a fingerprint: how many match the filters, the newest, all-time figures."""
+
+    matching: int
+    latest: DiagnosisRecord
+    kind: FailureKind | None
+
+
+def result_columns(diagnosis: Diagnosis, *, job_id: str | None) -> dict[str, Any]:
+    """The columns that follow from a diagnosis (set at ingest, replaced by a re-diagnosis)."""
+    searchable = [diagnosis.title, diagnosis.summary, job_id or "", *(item.text for item in diagnosis.evidence)]
+    return {
+        "category": diagnosis.category,
+        "stage": diagnosis.stage,
+        "step": diagnosis.step,
+        "total_steps": diagnosis.total_steps,
+        "signature": diagnosis.signature,
+        "fingerprint": diagnosis.fingerprint,
+        "title": diagnosis.title,
+        "confidence": diagnosis.confidence,
+        "signature_set_version": diagnosis.signature_set_version,
+        "search_text": "\n".join(searchable).lower(),
+        "result": diagnosis.to_dict(),
+    }
+
+
+def find_by_content(session: Session, *, team_name: str, content_sha256: str) -> DiagnosisRecord | None:
+    """The diagnosis this team already has for a log with this hash."""
+    return session.scalar(
+        select(DiagnosisRecord)
+        .join(Team)
+        .where(Team.name == team_name, DiagnosisRecord.content_sha256 == content_sha256)
+    )
+
+
+def insert_if_new(session: Session, values: dict[str, Any]) -> int | None:
+    """Insert a diagnosis row and return its id; None when the team already has this log (a lost race)."""
+    statement = (
+        dialect_insert(session, DiagnosisRecord)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[DiagnosisRecord.team_id, DiagnosisRecord.content_sha256])
+        .returning(DiagnosisRecord.id)
+    )
+    return session.scalar(statement)
+
+
+def get_diagnosis(session: Session, diagnosis_id: int, *, visible_team: str | None) -> DiagnosisRecord | None:
+    """One diagnosis, if it exists and the caller's scope may see it."""
+    statement = select(DiagnosisRecord).join(Team).where(DiagnosisRecord.id == diagnosis_id)
+    if visible_team is not None:
+        statement = statement.where(Team.name == visible_team)
+    return session.scalar(statement)
+
+
+def list_diagnoses(session: Session, filters: DiagnosisFilters, *, limit: int, offset: int) -> Page[DiagnosisRecord]:
+    """Diagnoses matching the filters, newest first, one page of them and the total."""
+    conditions = filter_conditions(filters)
+    total = session.scalar(select(func.count()).select_from(DiagnosisRecord).join(Team).where(*conditions))
+    statement = (
+        select(DiagnosisRecord)
+        .join(Team)
+        .where(*conditions)
+        .order_by(DiagnosisRecord.received_at.desc(), DiagnosisRecord.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return Page(items=list(session.scalars(statement)), total=total or 0)
+
+
+def list_failure_groups(
+    session: Session, filters: DiagnosisFilters, *, limit: int, offset: int
+) -> Page[FailureGroup]:
+    """Matching diagnoses grouped by team and fingerprint, the group seen most recently first."""
+    latest_id = func.max(DiagnosisRecord.id).label("latest_id")
+    matching = func.count().label("matching")
+    groups = (
+        select(DiagnosisRecord.team_id, DiagnosisRecord.fingerprint, latest_id, matching)
+        .join(Team)
+        .where(*filter_conditions(filters))
+        .group_by(DiagnosisRecord.team_id, DiagnosisRecord.fingerprint)
+    )
+    total = session.scalar(select(func.count()).select_from(groups.subquery()))
+    rows = session.execute(groups.order_by(latest_id.desc()).limit(limit).offset(offset)).all()
+    if not rows:
+        return Page(items=[], total=total or 0)
+    latest = {
+        record.id: record
+        for record in session.scalars(
+            select(DiagnosisRecord).where(DiagnosisRecord.id.in_([row.latest_id for row in rows]))
+        )
+    }
+    kinds = {
+        (kind.team_id, kind.fingerprint): kind
+        for kind in session.scalars(
+            select(FailureKind).where(
+                tuple_(FailureKind.team_id, FailureKind.fingerprint).in_(
+                    [(row.team_id, row.fingerprint) for row in rows]
+                )
+            )
+        )
+    }
+    items = [
+        FailureGroup(
+            matching=row.matching, latest=latest[row.latest_id], kind=kinds.get((row.team_id, row.fingerprint))
+        )
+        for row in rows
+    ]
+    return Page(items=items, total=total or 0)
+
+
+def filter_conditions(filters: DiagnosisFilters) -> list[ColumnElement[bool]]:
+    """WHERE conditions for the filters (the query must join Team)."""
+    conditions: list[ColumnElement[bool]] = []
+    if filters.visible_team is not None:
+        conditions.append(Team.name == filters.visible_team)
+    if filters.team is not None:
+        conditions.append(Team.name == filters.team)
+    if filters.category is not None:
+        conditions.append(DiagnosisRecord.category == filters.category)
+    if filters.stage is not None:
+        conditions.append(DiagnosisRecord.stage == filters.stage)
+    if filters.since is not None:
+        conditions.append(DiagnosisRecord.received_at >= filters.since)
+    if filters.until is not None:
+        conditions.append(DiagnosisRecord.received_at < filters.until)
+    if filters.text:
+        conditions.append(DiagnosisRecord.search_text.contains(filters.text.lower(), autoescape=True))
+    return conditions
+
+
+def claim_for_rediagnosis(
+    session: Session, *, diagnosed_before: datetime, received_since: datetime | None, limit: int
+) -> Sequence[DiagnosisRecord]:
+    """A batch of diagnoses last produced before `diagnosed_before`; on PostgreSQL locked, skipping rows
+    another worker holds, so several replicas can share one re-diagnosis run."""
+    statement: Select[tuple[DiagnosisRecord]] = (
+        select(DiagnosisRecord)
+        .where(DiagnosisRecord.diagnosed_at < diagnosed_before)
+        .order_by(DiagnosisRecord.id)
+        .limit(limit)
+    )
+    if received_since is not None:
+        statement = statement.where(DiagnosisRecord.received_at >= received_since)
+    if session.get_bind().dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True, of=DiagnosisRecord)
+    return session.scalars(statement).all()
+
+
+def replace_result(session: Session, record: DiagnosisRecord, diagnosis: Diagnosis, *, at: datetime) -> None:
+    """Store a new diagnosis of the same log in place of the old one."""
+    for name, value in result_columns(diagnosis, job_id=record.job_id).items():
+        setattr(record, name, value)
+    record.diagnosed_at = at
+    session.flush()

@@ -1,0 +1,29 @@
+"""Queries on teams."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.store.models import Team
+from app.store.types import utc_now
+from app.store.upsert import dialect_insert
+
+
+def find_team(session: Session, name: str) -> Team | None:
+    """The team with this name, if it exists."""
+    return session.scalar(select(Team).where(Team.name == name))
+
+
+def ensure_team(session: Session, name: str) -> Team:
+    """The team with this name, created if new (safe when two requests create it at once)."""
+    statement = dialect_insert(session, Team).values(name=name, created_at=utc_now())
+    session.execute(statement.on_conflict_do_nothing(index_elements=[Team.name]))
+    team = find_team(session, name)
+    assert team is not None
+    return team
+
+
+def list_team_names(session: Session) -> list[str]:
+    """Every team's name, sorted."""
+    return list(session.scalars(select(Team.name).order_by(Team.name)))
