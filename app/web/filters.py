@@ -1,0 +1,128 @@
+"""The filters of the list and dashboard pages, read leniently from the URL and written back to it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from app.diagnosis.taxonomy import categories, stages
+
+PAGE_SIZE = 50
+MAX_QUERY_LENGTH = 200
+DASHBOARD_WINDOWS = (7, 30, 90, 365)
+DEFAULT_DASHBOARD_DAYS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilters:
+    """What the list page shows: filters, grouping and page, all kept in the URL."""
+
+    team: str | None = None
+    category: str | None = None
+    stage: str | None = None
+    since: date | None = None
+    until: date | None = None
+    q: str | None = None
+    kind: str | None = None
+    group: bool = False
+    page: int = 1
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, str]) -> ListFilters:
+        """Filters from query parameters; values that make no sense are dropped, not errors."""
+        category = params.get("category") or None
+        stage = params.get("stage") or None
+        return cls(
+            team=_text(params.get("team")),
+            category=category if category in categories() else None,
+            stage=stage if stage in stages() else None,
+            since=_date(params.get("since")),
+            until=_date(params.get("until")),
+            q=_text(params.get("q")),
+            kind=_text(params.get("kind")),
+            group=params.get("group") in ("1", "on", "true", "kind"),
+            page=max(_int(params.get("page")) or 1, 1),
+        )
+
+    def query_string(self, **changes: Any) -> str:
+        """The URL query for these filters with some changed ("" when all are defaults)."""
+        changed = replace(self, **changes)
+        pairs: list[tuple[str, str]] = []
+        for field in fields(changed):
+            value = getattr(changed, field.name)
+            if value in (None, False, "") or (field.name == "page" and value == 1):
+                continue
+            pairs.append((field.name, "1" if value is True else str(value)))
+        return f"?{urlencode(pairs)}" if pairs else ""
+
+    @property
+    def narrowed(self) -> bool:
+        """True when any filter (not grouping or paging) is set."""
+        return any((self.team, self.category, self.stage, self.since, self.until, self.q, self.kind))
+
+    @property
+    def received_from(self) -> datetime | None:
+        """The first moment of `since` (UTC)."""
+        return day_start(self.since) if self.since else None
+
+    @property
+    def received_before(self) -> datetime | None:
+        """The moment after the last of `until` (UTC): the date range includes both ends."""
+        return day_start(self.until + timedelta(days=1)) if self.until else None
+
+    @property
+    def offset(self) -> int:
+        """How many rows come before this page."""
+        return (self.page - 1) * PAGE_SIZE
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardWindow:
+    """The team and the last N days the dashboard covers, kept in the URL."""
+
+    team: str | None = None
+    days: int = DEFAULT_DASHBOARD_DAYS
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, str]) -> DashboardWindow:
+        """A window from query parameters; an unknown window length falls back to the default."""
+        days = _int(params.get("days"))
+        return cls(
+            team=_text(params.get("team")), days=days if days in DASHBOARD_WINDOWS else DEFAULT_DASHBOARD_DAYS
+        )
+
+    def first_day(self, today: date) -> date:
+        """The first day the window covers, ending today."""
+        return today - timedelta(days=self.days - 1)
+
+    def list_query(self, today: date, **filters: str) -> str:
+        """The list page's URL query for this window narrowed by more filters (a chart bar's link)."""
+        narrowed = ListFilters(team=self.team, since=self.first_day(today), until=today)
+        return narrowed.query_string(**filters)
+
+
+def day_start(day: date) -> datetime:
+    """Midnight at the start of the day, UTC."""
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _text(value: str | None) -> str | None:
+    cleaned = (value or "").strip()[:MAX_QUERY_LENGTH]
+    return cleaned or None
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None

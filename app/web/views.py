@@ -1,0 +1,140 @@
+"""What the diagnosis page shows, computed from a Diagnosis: rows, labels and charts, no HTML."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup
+
+from app.diagnosis.model import Diagnosis
+from app.web.categories import category_label, stage_label
+from app.web.charts import run_progress_bar
+from app.web.loss_chart import loss_curve_chart
+
+RUN_FACT_ORDER = ("framework", "model", "world_size", "nnodes", "gpu", "gpu_memory", "dtype", "command")
+MISSING = "—"
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceLine:
+    """One log line of the evidence; `gap_before` when lines were skipped before it."""
+
+    line: int
+    text: str
+    is_root: bool
+    gap_before: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SymptomRow:
+    """One failure in the cascade after the root cause."""
+
+    signature: str
+    category: str
+    category_label: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class RemedyRow:
+    """One parameter to change, values written for people."""
+
+    parameter: str
+    current: str
+    suggested: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosisView:
+    """Everything the diagnosis page shows beyond the Diagnosis's own text fields."""
+
+    category_label: str
+    stage_label: str
+    where: str
+    confidence_percent: int
+    progress_bar: Markup
+    loss_chart: Markup
+    evidence: list[EvidenceLine]
+    root_line: int | None
+    symptoms: list[SymptomRow]
+    remedies: list[RemedyRow]
+    run_facts: list[tuple[str, str]]
+
+
+def diagnosis_view(diagnosis: Diagnosis) -> DiagnosisView:
+    """The page's view of one diagnosis."""
+    evidence = evidence_lines(diagnosis)
+    root = next((line for line in evidence if line.is_root), None)
+    has_progress = diagnosis.step is not None and diagnosis.total_steps
+    return DiagnosisView(
+        category_label=category_label(diagnosis.category),
+        stage_label=stage_label(diagnosis.stage),
+        where=where_it_died(diagnosis.step, diagnosis.total_steps, stage=diagnosis.stage),
+        confidence_percent=round(diagnosis.confidence * 100),
+        progress_bar=(
+            run_progress_bar(diagnosis.step or 0, diagnosis.total_steps or 0) if has_progress else Markup("")
+        ),
+        loss_chart=loss_curve_chart(diagnosis.loss_curve),
+        evidence=evidence,
+        root_line=root.line if root else None,
+        symptoms=[
+            SymptomRow(symptom.signature, symptom.category, category_label(symptom.category), symptom.line)
+            for symptom in diagnosis.symptoms
+        ],
+        remedies=[
+            RemedyRow(
+                remedy.parameter, format_value(remedy.current), format_value(remedy.suggested), remedy.why
+            )
+            for remedy in diagnosis.remedies
+        ],
+        run_facts=run_facts(diagnosis.run),
+    )
+
+
+def evidence_lines(diagnosis: Diagnosis) -> list[EvidenceLine]:
+    """The evidence in line order; the root cause is the first line that is not a symptom's."""
+    symptom_lines = {symptom.line for symptom in diagnosis.symptoms}
+    ordered = sorted(diagnosis.evidence, key=lambda item: item.line)
+    root = next((item.line for item in diagnosis.evidence if item.line not in symptom_lines), None)
+    lines = []
+    for index, item in enumerate(ordered):
+        gap = index > 0 and item.line > ordered[index - 1].line + 1
+        lines.append(EvidenceLine(item.line, item.text, is_root=item.line == root, gap_before=gap))
+    return lines
+
+
+def where_it_died(step: int | None, total_steps: int | None, *, stage: str) -> str:
+    """One phrase: "step 853 of 1,900 (45 %)", "step 853", or the stage when no step is known."""
+    if step is None:
+        return "while loading, before the first step" if stage == "load" else "step unknown"
+    if total_steps:
+        return f"step {step:,} of {total_steps:,} ({100 * step / total_steps:.0f} %)"
+    return f"step {step:,}"
+
+
+def format_value(value: Any) -> str:
+    """A parameter or fact value as people read it: None → —, True → true, dicts as JSON."""
+    if value is None:
+        return MISSING
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}" if math.isfinite(value) else str(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def run_facts(run: dict[str, Any]) -> list[tuple[str, str]]:
+    """The run's facts as (name, value) rows, the most telling first, empty values left out."""
+    known = [key for key in RUN_FACT_ORDER if key in run]
+    rest = sorted(key for key in run if key not in RUN_FACT_ORDER)
+    return [
+        (key.replace("_", " "), format_value(run[key]))
+        for key in known + rest
+        if run[key] not in (None, "", [], {})
+    ]
