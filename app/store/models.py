@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -35,7 +35,7 @@ FINGERPRINT_LENGTH = 128
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
 
 
 class Team(Base):
@@ -111,9 +111,7 @@ class LogChunk(Base):
 
     __tablename__ = "log_chunks"
 
-    diagnosis_id: Mapped[int] = mapped_column(
-        ForeignKey("diagnoses.id", ondelete="CASCADE"), primary_key=True
-    )
+    diagnosis_id: Mapped[int] = mapped_column(ForeignKey("diagnoses.id", ondelete="CASCADE"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     raw_size: Mapped[int]
     data: Mapped[bytes] = mapped_column(LargeBinary)

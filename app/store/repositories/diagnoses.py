@@ -106,9 +106,7 @@ def list_diagnoses(session: Session, filters: DiagnosisFilters, *, limit: int, o
     return Page(items=list(session.scalars(statement)), total=total or 0)
 
 
-def list_failure_groups(
-    session: Session, filters: DiagnosisFilters, *, limit: int, offset: int
-) -> Page[FailureGroup]:
+def list_failure_groups(session: Session, filters: DiagnosisFilters, *, limit: int, offset: int) -> Page[FailureGroup]:
     """Matching diagnoses grouped by team and fingerprint, the group seen most recently first."""
     latest_id = func.max(DiagnosisRecord.id).label("latest_id")
     matching = func.count().label("matching")

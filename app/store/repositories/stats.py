@@ -20,7 +20,9 @@ _GROUP_KEYS = {
 }
 
 
-def count_diagnoses_by(session: Session, filters: DiagnosisFilters, *, group_by: StatsGrouping) -> list[tuple[str, int]]:
+def count_diagnoses_by(
+    session: Session, filters: DiagnosisFilters, *, group_by: StatsGrouping
+) -> list[tuple[str, int]]:
     """(key, count) pairs; days (UTC, YYYY-MM-DD) in date order, other keys most frequent first."""
     key = _GROUP_KEYS[group_by].label("key")
     count = func.count().label("count")

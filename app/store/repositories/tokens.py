@@ -20,9 +20,7 @@ def add_token(session: Session, *, team: Team, prefix: str, token_sha256: str, l
 
 def find_active_token(session: Session, token_sha256: str) -> ApiToken | None:
     """The unrevoked token with this hash, if any."""
-    return session.scalar(
-        select(ApiToken).where(ApiToken.token_sha256 == token_sha256, ApiToken.revoked_at.is_(None))
-    )
+    return session.scalar(select(ApiToken).where(ApiToken.token_sha256 == token_sha256, ApiToken.revoked_at.is_(None)))
 
 
 def any_active_token(session: Session) -> bool:
