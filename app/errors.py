@@ -63,3 +63,17 @@ class SlackNotConfiguredError(TrainwreckError):
 
     code = "slack_not_configured"
     status = 503
+
+
+class ServerUnreachableError(TrainwreckError):
+    """The trainwreck server could not take a log now (no connection, timeout, 5xx): try again later."""
+
+    code = "server_unreachable"
+    status = 503
+
+
+class SubmissionRejectedError(TrainwreckError):
+    """The trainwreck server refused a log (bad token, too large, ...): sending it again will not help."""
+
+    code = "submission_rejected"
+    status = 400
