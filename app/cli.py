@@ -1,0 +1,127 @@
+"""The `trainwreck` command line. Each subcommand parses its arguments here and calls one module."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from app.config import Settings
+from app.errors import TrainwreckError
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+class UsageError(TrainwreckError):
+    code = "usage"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _build_diagnoser(settings: Settings, extra_dirs: Sequence[Path] = ()):  # type: ignore[no-untyped-def]
+    from app.diagnosis.engine import Diagnoser
+    from app.diagnosis.signatures import load_signature_set
+
+    signature_set = load_signature_set([*settings.signature_dirs, *extra_dirs])
+    return Diagnoser(signature_set, max_decompressed_bytes=settings.max_decompressed_bytes)
+
+
+def _progress_printer(total: int | None) -> Callable[[int], None] | None:
+    """Progress on stderr for big files, when stderr is a terminal."""
+    if total is None or total < 64 << 20 or not sys.stderr.isatty():
+        return None
+    last = [-1]
+
+    def show(done: int) -> None:
+        percent = min(100, done * 100 // total)
+        if percent != last[0]:
+            last[0] = percent
+            sys.stderr.write(f"\rreading log… {percent}%")
+            sys.stderr.flush()
+
+    return show
+
+
+def cmd_diagnose(args: argparse.Namespace, settings: Settings) -> int:
+    """Diagnose a log offline and print the report or the JSON."""
+    from app.report import render_report, wants_color
+
+    diagnoser = _build_diagnoser(settings, args.signatures)
+    if args.path == "-":
+        source = sys.stdin.buffer
+        size = None
+    else:
+        path = Path(args.path)
+        if not path.is_file():
+            raise UsageError(f"no such file: {args.path}")
+        source, size = path, path.stat().st_size
+    progress = _progress_printer(size)
+    diagnosis = diagnoser.diagnose(source, exit_code=args.exit_code, progress=progress)
+    if progress is not None:
+        sys.stderr.write("\r\x1b[K")
+    if args.json:
+        sys.stdout.write(json.dumps(diagnosis.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(render_report(diagnosis, color=wants_color(sys.stdout)))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    """Score the engine on a labelled corpus; exit 1 when below the thresholds given."""
+    from app.evaluation import evaluate
+
+    report = evaluate(Path(args.corpus), _build_diagnoser(settings, args.signatures))
+    sys.stdout.write(report.render())
+    figures = report.figures()
+    below = [
+        name
+        for name, minimum in (("category", args.min_category), ("stage", args.min_stage))
+        if minimum is not None and figures[name][1] and figures[name][0] / figures[name][1] < minimum
+    ]
+    return 1 if below else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = _Parser(prog="trainwreck", description="What killed the training run, where, and what to change.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    diagnose = commands.add_parser("diagnose", help="diagnose a log offline, no server")
+    diagnose.add_argument("path", help="log file (plain, gzip or zstd), or - for stdin")
+    diagnose.add_argument("--json", action="store_true", help="print the diagnosis JSON")
+    diagnose.add_argument("--exit-code", type=int, help="the job's exit status (137 = SIGKILL, 143 = SIGTERM, ...)")
+    diagnose.add_argument("--signatures", type=Path, action="append", default=[], help="an extra signature folder")
+    diagnose.set_defaults(handler=cmd_diagnose)
+
+    evaluation = commands.add_parser("eval", help="score the engine on a labelled corpus (labels.jsonl)")
+    evaluation.add_argument("corpus", help="folder with the logs and labels.jsonl")
+    evaluation.add_argument("--signatures", type=Path, action="append", default=[], help="an extra signature folder")
+    evaluation.add_argument("--min-category", type=float, help="fail below this category accuracy")
+    evaluation.add_argument("--min-stage", type=float, help="fail below this stage accuracy")
+    evaluation.set_defaults(handler=cmd_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: one line on stderr and exit 2 for any error a user can fix."""
+    try:
+        args = build_parser().parse_args(argv)
+        handler: Handler = args.handler
+        return handler(args, Settings())
+    except TrainwreckError as error:
+        sys.stderr.write(f"trainwreck: {error.message}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("trainwreck: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""diagnose(): the one entry point the CLI, the API and the Slack bot all call."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app.diagnosis.facts import FactCollector, RunFacts, read_error_facts
+from app.diagnosis.matcher import Hit, Matcher, ScanState
+from app.diagnosis.model import Diagnosis, Evidence, LossPoint, Symptom
+from app.diagnosis.progress import Progress, ProgressTracker
+from app.diagnosis.reader import LogSource, decode_line, iter_decompressed, iter_line_blocks, strip_ansi
+from app.diagnosis.redact import redact_text
+from app.diagnosis.remedies import build_remedies, corrected_command, relevant_parameters
+from app.diagnosis.rootcause import RootCause, choose_root_cause, fingerprint, last_exception_line
+from app.diagnosis.signatures import Signature, SignatureSet
+from app.diagnosis.stage import SAVE_MARKER, StageClassifier
+
+DEFAULT_MAX_DECOMPRESSED_BYTES = 16 * 1024**3
+MAX_SAVE_MARKERS = 1000
+MAX_EVIDENCE_REPEATS = 3
+MAX_CURVE_POINTS = 500
+
+# Exit statuses as a shell or scheduler reports them (128 + signal), and what each one means.
+EXIT_STATUS_SIGNATURES = {137: "exit-sigkill", 143: "exit-sigterm", 135: "exit-sigbus", 139: "exit-sigsegv"}
+_STAGE_PHRASES = {
+    "load": "before training started (while loading or setting up)",
+    "early": "in the first steps of training",
+    "mid_run": "in the middle of training",
+    "checkpoint": "while saving a checkpoint",
+    "unknown": "at a point the log does not show",
+}
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(slots=True)
+class _Scan:
+    state: ScanState
+    progress: Progress
+    facts: RunFacts
+    save_markers: list[int]
+    last_exception: tuple[int, str] | None
+    last_line: tuple[int, str] | None
+    lines: int
+    bytes_read: int
+
+
+class Diagnoser:
+    """Holds a compiled signature set; diagnose() reads one log in a single streaming pass."""
+
+    def __init__(self, signature_set: SignatureSet, *, max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES):
+        self.signature_set = signature_set
+        self.max_decompressed_bytes = max_decompressed_bytes
+        self._matcher = Matcher(signature_set)
+        self._relevant = relevant_parameters(signature_set)
+        self._stages = StageClassifier()
+
+    @property
+    def version(self) -> str:
+        """The signature-set version that produces this diagnoser's results."""
+        return self.signature_set.version
+
+    def diagnose(
+        self, source: LogSource, *, exit_code: int | None = None, progress: ProgressCallback | None = None
+    ) -> Diagnosis:
+        """Diagnose one log (path, bytes or binary stream; plain, gzip or zstd)."""
+        scan = self._scan(source, progress)
+        hits = scan.state.hits + self._loss_hits(scan.progress) + self._exit_hits(exit_code, scan.lines)
+        for hit in hits:
+            read_error_facts(scan.facts, hit.text)
+        cause = choose_root_cause(hits)
+        return self._build(scan, cause, exit_code)
+
+    def _scan(self, source: LogSource, on_progress: ProgressCallback | None) -> _Scan:
+        state, tracker, facts = ScanState(), ProgressTracker(), FactCollector()
+        save_markers: list[int] = []
+        last_exception = None
+        last_line = None
+        lines = 0
+        bytes_read = 0
+        blocks = iter_line_blocks(iter_decompressed(source, max_bytes=self.max_decompressed_bytes))
+        for block in blocks:
+            data = strip_ansi(block.data)
+            self._matcher.scan(block, data, state)
+            tracker.feed(data, block.first_line)
+            facts.feed(data)
+            for marker in SAVE_MARKER.finditer(data):
+                save_markers.append(block.first_line + data.count(b"\n", 0, marker.start()))
+            del save_markers[:-MAX_SAVE_MARKERS]
+            if (b"Error" in data or b"Exception" in data) and (found := last_exception_line(data, block.first_line)):
+                last_exception = found
+            lines = block.first_line + data.count(b"\n") - 1
+            last_line = _last_nonblank_line(data, lines) or last_line
+            bytes_read += len(block.data)
+            if on_progress is not None:
+                on_progress(bytes_read)
+        run_facts = facts.finish()
+        stated_total = run_facts.lookup(["max_steps", "train_iters", "max_iters", "total_steps", "num_training_steps"])
+        total = stated_total[1] if stated_total and isinstance(stated_total[1], int) and stated_total[1] > 0 else None
+        return _Scan(state, tracker.finish(stated_total=total), run_facts, save_markers, last_exception, last_line,
+                     lines, bytes_read)
+
+    def _signature(self, signature_id: str) -> Signature | None:
+        return self.signature_set.by_id(signature_id)
+
+    def _loss_hits(self, progress: Progress) -> list[Hit]:
+        """Divergence read from the loss values themselves, as hits of the loss signatures."""
+        hits = []
+        if progress.first_bad_loss and (signature := self._signature("loss-nan")):
+            event = progress.first_bad_loss
+            hits.append(Hit(signature=signature, line=event.line, text=event.text))
+        if progress.divergence and (signature := self._signature("loss-divergence")):
+            event = progress.divergence
+            hits.append(Hit(signature=signature, line=event.line, text=event.text))
+        return hits
+
+    def _exit_hits(self, exit_code: int | None, last_line: int) -> list[Hit]:
+        """The job's exit status as the caller saw it: evidence for logs that simply stop."""
+        if exit_code is None:
+            return []
+        status = 128 - exit_code if exit_code < 0 else exit_code
+        signature_id = EXIT_STATUS_SIGNATURES.get(status)
+        signature = self._signature(signature_id) if signature_id else None
+        if signature is None:
+            return []
+        return [Hit(signature=signature, line=max(last_line, 1), text=f"(the job exited with status {exit_code})")]
+
+    def _build(self, scan: _Scan, cause: RootCause, exit_code: int | None) -> Diagnosis:
+        root = cause.root
+        progress = scan.progress
+        divergence_step = None
+        if root is not None and root.signature.id in ("loss-nan", "loss-divergence"):
+            event = progress.first_bad_loss if root.signature.id == "loss-nan" else progress.divergence
+            divergence_step = event.point.step if event is not None else None
+        verdict = self._stages.classify(
+            root_line=root.line if root is not None else None,
+            root_context=root.context if root is not None else "",
+            signature_stage=root.signature.spec.stage if root is not None else None,
+            progress=progress,
+            save_marker_lines=scan.save_markers,
+            divergence_step=divergence_step,
+        )
+        curve = _thin_curve(progress.loss_curve)
+        common = dict(
+            stage=verdict.stage,
+            step=verdict.step,
+            total_steps=progress.total_steps,
+            symptoms=[Symptom(hit.signature.id, hit.signature.category, hit.line) for hit in cause.symptoms],
+            run=scan.facts.to_dict(self._relevant),
+            loss_curve=curve,
+            signature_set_version=self.version,
+            lines_read=scan.lines,
+            bytes_read=scan.bytes_read,
+        )
+        if root is None:
+            return self._unknown(scan, common, exit_code)
+        spec = root.signature.spec
+        remedies = build_remedies(root.signature, scan.facts)
+        evidence = _evidence(root, scan)
+        confidence = _confidence(root, scan.state.hits)
+        return Diagnosis(
+            category=spec.category,
+            signature=spec.id,
+            title=spec.title,
+            summary=_summary(root, verdict.stage, verdict.step, progress.total_steps, cause, scan),
+            confidence=confidence,
+            evidence=evidence,
+            remedies=remedies,
+            fingerprint=fingerprint(spec.category, spec.id, root.text),
+            corrected_command=corrected_command(scan.facts.command, remedies),
+            **common,  # type: ignore[arg-type]
+        )
+
+    def _unknown(self, scan: _Scan, common: dict[str, object], exit_code: int | None) -> Diagnosis:
+        line = scan.last_exception or scan.last_line
+        evidence = [Evidence(line=line[0], text=redact_text(line[1]))] if line else []
+        if scan.lines == 0:
+            summary = "The log is empty: there is nothing to diagnose."
+        elif scan.last_exception:
+            summary = (
+                "No known signature matched. The last error the log shows is quoted below; "
+                "repeats of the same error are grouped under one fingerprint."
+            )
+        else:
+            status = f" with status {exit_code}" if exit_code is not None else ""
+            summary = (
+                f"No known signature matched and the log shows no error: the run stopped{status} without saying why."
+            )
+        return Diagnosis(
+            category="unknown",
+            signature=None,
+            title="Unknown failure" if scan.lines else "Empty log",
+            summary=summary,
+            confidence=0.2 if scan.last_exception else 0.05,
+            evidence=evidence,
+            fingerprint=fingerprint("unknown", None, line[1] if line else ""),
+            **common,  # type: ignore[arg-type]
+        )
+
+
+def _last_nonblank_line(data: bytes, last_line_number: int) -> tuple[int, str] | None:
+    end = len(data)
+    number = last_line_number
+    while end > 0:
+        start = data.rfind(b"\n", 0, end - 1) + 1
+        text = decode_line(data[start:end])
+        if text.strip():
+            return number, text[:2000]
+        end = start
+        number -= 1
+        if number < last_line_number - 50:
+            return None
+    return None
+
+
+def _evidence(root: Hit, scan: _Scan) -> list[Evidence]:
+    evidence = [Evidence(line=root.line, text=redact_text(root.text))]
+    repeats = [hit for hit in scan.state.hits if hit.signature is root.signature and hit.line != root.line]
+    for hit in repeats[: MAX_EVIDENCE_REPEATS - 1]:
+        evidence.append(Evidence(line=hit.line, text=redact_text(hit.text)))
+    if root.text.startswith("(the job exited") and scan.last_line is not None:
+        evidence = [Evidence(line=scan.last_line[0], text=redact_text(scan.last_line[1]))]
+    return sorted(evidence, key=lambda item: item.line)
+
+
+def _confidence(root: Hit, hits: list[Hit]) -> float:
+    priority = root.signature.spec.priority
+    cause = root.signature.spec.role == "cause"
+    value = 0.55 + priority * 0.004 if cause else 0.35 + priority * 0.003
+    if sum(1 for hit in hits if hit.signature is root.signature) > 1:
+        value += 0.03
+    return round(min(value, 0.97), 2)
+
+
+def _summary(root: Hit, stage: str, step: int | None, total: int | None, cause: RootCause, scan: _Scan) -> str:
+    spec = root.signature.spec
+    where = _STAGE_PHRASES[stage]
+    if step is not None:
+        where += f", at step {step}" + (f" of {total}" if total else "")
+    sentences = [" ".join(spec.explanation.split()), f"The run died {where}."]
+    if spec.category == "nccl_timeout":
+        sentences.append(_timeout_story(stage, cause))
+    return " ".join(sentences)
+
+
+def _timeout_story(stage: str, cause: RootCause) -> str:
+    """Tell a timeout after a slow save or eval from one after a rank died or hung."""
+    died = [hit for hit in cause.symptoms if hit.signature.category in ("host_oom", "segfault", "shm_bus_error")]
+    if stage == "checkpoint":
+        return ("One rank was still writing a checkpoint when the others gave up waiting: the timeout follows a slow "
+                "save, not a crashed rank. Make saving faster (local disk, fewer shards) or raise the timeout.")
+    if died:
+        return (f"A rank died first ({died[0].signature.spec.title.lower()}, line {died[0].line}); the others timed "
+                "out waiting for it.")
+    return ("No rank reported an error before the timeout: one rank hung or fell behind (slow data loading, uneven "
+            "batches, a collective the others never reached).")
+
+
+def _thin_curve(points: list[LossPoint]) -> list[LossPoint]:
+    """At most MAX_CURVE_POINTS points, always keeping the non-finite ones."""
+    if len(points) <= MAX_CURVE_POINTS:
+        return points
+    stride = math.ceil(len(points) / MAX_CURVE_POINTS)
+    return [point for index, point in enumerate(points) if index % stride == 0 or not math.isfinite(point.loss)]

@@ -1,0 +1,201 @@
+"""Run facts read from the log: framework, launch parameters, world size, GPU, the launch command."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.diagnosis.redact import redact_text
+
+HEAD_LIMIT = 8 << 20
+MAX_PARAMETERS = 2000
+
+_MULTILINE_ARG = re.compile(rb"^(?:\[INFO:\w+\]\s*)?([a-z_][a-z0-9_]*)=([^\n]*?),?\r?$", re.M)
+_INLINE_ARG = re.compile(rb"(?<![\w.-])([a-z_][a-z0-9_]*)=('[^'\n]{0,300}'|\"[^\"\n]{0,300}\"|[\w.+/:-]{1,300})")
+_DICT_ARG = re.compile(rb"'([a-z_][a-z0-9_]*)':\s*('[^'\n]{0,300}'|[\w.+-]{1,100})")
+_SWIFT_INFO = re.compile(rb"^\[INFO:swift\] ([a-z_][a-z0-9_]*): ([^\s,]+)\r?$", re.M)
+_CLI_FLAG = re.compile(r"(?<!\S)--([A-Za-z][\w-]*)(?:=|\s+)(?!--)(\"[^\"]*\"|'[^']*'|\S+)")
+_ENV_ASSIGN = re.compile(
+    rb"(?<![\w.-])((?:NCCL|TORCH|CUDA|PYTORCH|MASTER|NPROC|NNODES|WORLD|OMP|HF|ACCELERATE|DS|MEGATRON)[A-Z0-9_]*)"
+    rb"=('[^'\n]*'|\"[^\"\n]*\"|[^\s,;]+)"
+)
+_COMMAND = re.compile(
+    rb"(?:^|[\s`'\"$>])((?:[\w=:/.,-]+=\S+\s+)*(?:(?:swift|megatron)\s+(?:sft|pt|rlhf|train)\b|torchrun\b|"
+    rb"accelerate\s+launch\b|deepspeed\s+\S+\.py|llamafactory-cli\s+train\b|"
+    rb"\S*python[\d.]*\s+(?:-m\s+[\w.]+|\S+\.py\b))[^\n`]{0,4000})",
+    re.M,
+)
+_WORLD_SIZE = re.compile(
+    rb"\bworld[_ ]size\W{1,4}(\d+)|--nproc[_-]per[_-]node[= ](\d+)|\bNPROC_PER_NODE=(\d+)|Num processes: (\d+)"
+)
+_GPU_NAME = re.compile(
+    rb"\b((?:NVIDIA |Tesla |Quadro )?(?:GeForce )?(?:RTX |GTX )?(?:[AHBLTV]\d{1,3}|RTX ?\d{4}\w*|A\d{2,4}|GB\d{3}|"
+    rb"MI\d{3}X?|Ascend ?\d+\w*)(?:[- ](?:SXM\d?|PCIE|NVL|PCIe|\d+GB))*)\b"
+)
+_OOM_MEMORY = re.compile(
+    r"total capacity of ([\d.]+) ([GM]iB).*?of which ([\d.]+) ([GMK]iB) is free(?:.*?([\d.]+) ([GM]iB) is allocated by PyTorch)?"
+)
+_TRIED_ALLOCATE = re.compile(r"Tried to allocate ([\d.]+) ([GMK]iB)")
+_RANK_PREFIX = re.compile(rb"\[(?:rank|default)(\d+)\]")
+
+_FRAMEWORK_MARKERS: list[tuple[str, re.Pattern[bytes]]] = [
+    ("ms-swift", re.compile(rb"\[INFO:swift\]|swift/cli/|\bswift sft\b|\bmegatron sft\b|ms-swift")),
+    ("llama-factory", re.compile(rb"llamafactory|llmtuner|LLaMA-Factory")),
+    ("megatron-lm", re.compile(rb"megatron/training|megatron\.core|pretrain_gpt\.py|consumed samples:")),
+    ("lightning", re.compile(rb"pytorch_lightning|lightning\.pytorch|lightning/pytorch|LightningModule")),
+    ("deepspeed", re.compile(rb"deepspeed/runtime|\[deepspeed\]|DeepSpeed info|deepspeed\.launcher|ds_config")),
+    ("transformers", re.compile(rb"transformers/trainer\.py|\*\*\*\*\* Running training \*\*\*\*\*|\{'loss': ")),
+    ("accelerate", re.compile(rb"accelerate launch|accelerate/")),
+    ("torchrun", re.compile(rb"torch/distributed/run\.py|torchrun|torch\.distributed\.elastic")),
+    ("pytorch", re.compile(rb"torch/|torch\.")),
+]
+
+
+def parse_value(raw: str) -> Any:
+    """A printed parameter value as Python: int, float, bool, None or the string itself."""
+    text = raw.strip().strip(",")
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        inner = parse_value(text[1:-1])
+        return inner if isinstance(inner, int | float) else text[1:-1]
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+@dataclass(slots=True)
+class RunFacts:
+    """What the log says about the run; `parameters` keeps each name as the log spells it."""
+
+    parameters: dict[str, Any] = field(default_factory=dict)
+    command: str | None = None
+    framework: str | None = None
+    world_size: int | None = None
+    gpu: str | None = None
+    gpu_memory_gib: float | None = None
+    gpu_free_gib: float | None = None
+    tried_to_allocate_gib: float | None = None
+    ranks_seen: int = 0
+
+    def lookup(self, names: list[str]) -> tuple[str, Any] | None:
+        """The first of these spellings the log shows a value for, as (spelling in the log, value)."""
+        lowered = {key.lower(): key for key in self.parameters}
+        for name in names:
+            key = name if name in self.parameters else lowered.get(name.lower())
+            if key is not None:
+                return key, self.parameters[key]
+        return None
+
+    def truthy(self, name: str) -> bool:
+        """Whether a parameter or fact is set to something true (used by remedy conditions)."""
+        found = self.lookup([name])
+        if found is not None:
+            value = found[1]
+            return bool(value) and value not in ("no", "false", "False", "0", "none")
+        return bool(getattr(self, name, None))
+
+    def to_dict(self, relevant: set[str]) -> dict[str, Any]:
+        """The `run` object of the diagnosis: the facts plus the parameters remedies care about."""
+        run: dict[str, Any] = {
+            key: value
+            for key, value in (
+                ("framework", self.framework),
+                ("world_size", self.world_size),
+                ("gpu", self.gpu),
+                ("gpu_memory_gib", self.gpu_memory_gib),
+                ("gpu_free_gib", self.gpu_free_gib),
+                ("tried_to_allocate_gib", self.tried_to_allocate_gib),
+                ("command", self.command),
+            )
+            if value is not None
+        }
+        lowered = {name.lower() for name in relevant}
+        parameters = {key: value for key, value in self.parameters.items() if key.lower() in lowered}
+        if parameters:
+            run["parameters"] = parameters
+        return run
+
+
+class FactCollector:
+    """Collects run facts from the head of the log (where launchers print arguments) and from hit lines."""
+
+    def __init__(self) -> None:
+        self.facts = RunFacts()
+        self._head_seen = 0
+        self._framework_rank = len(_FRAMEWORK_MARKERS)
+        self._max_rank = -1
+
+    def feed(self, data: bytes) -> None:
+        """Take one block of whole lines; only the first HEAD_LIMIT bytes are read for arguments."""
+        self._read_framework(data)
+        for match in _RANK_PREFIX.finditer(data, 0, min(len(data), 1 << 20)):
+            self._max_rank = max(self._max_rank, int(match.group(1)))
+        if self._head_seen >= HEAD_LIMIT:
+            return
+        self._head_seen += len(data)
+        parameters = self.facts.parameters
+        for pattern in (_MULTILINE_ARG, _SWIFT_INFO, _DICT_ARG, _INLINE_ARG, _ENV_ASSIGN):
+            for match in pattern.finditer(data):
+                if len(parameters) >= MAX_PARAMETERS:
+                    break
+                if _on_metrics_line(data, match.start()):
+                    continue
+                key = match.group(1).decode()
+                if key not in parameters:
+                    parameters[key] = parse_value(redact_text(match.group(2).decode("utf-8", "replace")))
+        if self.facts.command is None and (command := _COMMAND.search(data)):
+            text = redact_text(command.group(1).decode("utf-8", "replace")).strip().rstrip("`'\"")
+            self.facts.command = text
+            for flag in _CLI_FLAG.finditer(text):
+                parameters[flag.group(1).replace("-", "_") if "_" in flag.group(1) else flag.group(1)] = parse_value(
+                    flag.group(2)
+                )
+        if self.facts.world_size is None and (world := _WORLD_SIZE.search(data)):
+            self.facts.world_size = int(next(group for group in world.groups() if group))
+        if self.facts.gpu is None and (gpu := _GPU_NAME.search(data)):
+            self.facts.gpu = gpu.group(1).decode().strip()
+
+    def _read_framework(self, data: bytes) -> None:
+        for rank, (name, marker) in enumerate(_FRAMEWORK_MARKERS[: self._framework_rank]):
+            if marker.search(data):
+                self.facts.framework = name
+                self._framework_rank = rank
+                return
+
+    def finish(self) -> RunFacts:
+        """The facts; world size falls back to the highest rank prefix seen."""
+        if self.facts.world_size is None and self._max_rank > 0:
+            self.facts.world_size = self._max_rank + 1
+        return self.facts
+
+
+def read_error_facts(facts: RunFacts, text: str) -> None:
+    """Facts that only error messages give: GPU memory from an OOM message."""
+    if facts.gpu_memory_gib is None and (memory := _OOM_MEMORY.search(text)):
+        facts.gpu_memory_gib = _gib(memory.group(1), memory.group(2))
+        facts.gpu_free_gib = _gib(memory.group(3), memory.group(4))
+    if facts.tried_to_allocate_gib is None and (tried := _TRIED_ALLOCATE.search(text)):
+        facts.tried_to_allocate_gib = _gib(tried.group(1), tried.group(2))
+
+
+def _on_metrics_line(data: bytes, offset: int) -> bool:
+    """Whether the match sits on a progress line (its learning_rate is the schedule's, not the setting)."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    end = data.find(b"\n", offset)
+    line = data[start : end if end >= 0 else len(data)]
+    return b"loss" in line or b"%|" in line
+
+
+def _gib(amount: str, unit: str) -> float:
+    scale = {"GiB": 1.0, "MiB": 1 / 1024, "KiB": 1 / 1024**2}[unit]
+    return round(float(amount) * scale, 2)

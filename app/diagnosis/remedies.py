@@ -1,0 +1,145 @@
+"""Remedies with the run's own values, and the launch command with them applied."""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from typing import Any
+
+from app.diagnosis.facts import RunFacts
+from app.diagnosis.model import Remedy
+from app.diagnosis.signatures import RemedySpec, Signature, SignatureSet
+
+_SWIFT_ENTRY = re.compile(r"^\S*python[\d.]*\s+\S*swift/cli/(sft|pt|rlhf|infer|export)\.py\b")
+_MEGATRON_ENTRY = re.compile(r"^\S*python[\d.]*\s+\S*swift/cli/_megatron/(sft|pt|rlhf)\.py\b")
+_TORCHRUN_ENTRY = re.compile(r"^\S*python[\d.]*\s+-m\s+torch\.distributed\.run\b")
+
+
+def _round(value: float) -> float | int:
+    if value == int(value) and abs(value) >= 1:
+        return int(value)
+    digits = 3 - int(math.floor(math.log10(abs(value)))) - 1 if value else 0
+    return round(value, max(digits, 0))
+
+
+def _suggest(spec: RemedySpec, current: Any) -> Any:
+    """The suggested value of one remedy given the current one (None when it cannot be computed)."""
+    numeric = isinstance(current, int | float) and not isinstance(current, bool)
+    if spec.action == "set":
+        return spec.value
+    if spec.action == "enable":
+        return True
+    if spec.action == "disable":
+        return False
+    if spec.action == "advise" or not numeric:
+        return None
+    if spec.action == "halve":
+        return max(1, current // 2) if isinstance(current, int) else _round(current / 2)
+    if spec.action == "double":
+        return current * 2
+    assert spec.factor is not None
+    scaled = current * spec.factor
+    return max(1, round(scaled)) if isinstance(current, int) and abs(scaled) >= 1 else _round(scaled)
+
+
+def _condition_holds(spec: RemedySpec, facts: RunFacts) -> bool:
+    if not spec.when:
+        return True
+    for condition in spec.when:
+        negated = condition.startswith("!")
+        if facts.truthy(condition.lstrip("!")) != negated:
+            return True
+    return False
+
+
+def build_remedies(signature: Signature, facts: RunFacts) -> list[Remedy]:
+    """The signature's remedies, tailored: current values from the log, suggestions computed from them."""
+    remedies: list[Remedy] = []
+    for spec in signature.spec.remedies:
+        if not _condition_holds(spec, facts):
+            continue
+        found = facts.lookup(spec.parameter)
+        if found is None and spec.only_if_present:
+            continue
+        name, current = found if found is not None else (spec.parameter[0], None)
+        suggested = _suggest(spec, current)
+        if current is not None and suggested == current:
+            continue  # already what we would suggest
+        if spec.action in ("halve", "scale") and current is not None and suggested is None:
+            continue
+        if spec.action == "halve" and current == 1:
+            continue  # cannot halve further; the other remedies apply
+        remedies.append(Remedy(parameter=name, current=current, suggested=suggested, why=spec.why.strip()))
+        if spec.compensate and spec.action in ("halve", "double"):
+            remedies.extend(_compensations(spec, facts, current=current, suggested=suggested))
+    return remedies
+
+
+def _compensations(spec: RemedySpec, facts: RunFacts, *, current: Any, suggested: Any) -> list[Remedy]:
+    found = facts.lookup(spec.compensate)
+    name, accumulation = found if found is not None else (spec.compensate[0], None)
+    if isinstance(current, int) and isinstance(suggested, int) and suggested:
+        factor = current / suggested
+        base = accumulation if isinstance(accumulation, int) and accumulation > 0 else 1
+        new_value = max(1, round(base * factor))
+        why = (
+            f"Keeps the effective batch (per-device batch × GPUs × accumulation) the same: "
+            f"{current} × {base} = {suggested} × {new_value}."
+        )
+        return [Remedy(parameter=name, current=accumulation, suggested=new_value, why=why)]
+    return [Remedy(parameter=name, current=accumulation, suggested=None,
+                   why="Raise it by the same factor the batch shrinks, so the effective batch stays the same.")]
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return shlex.quote(str(value))
+
+
+def corrected_command(command: str | None, remedies: list[Remedy]) -> str | None:
+    """The launch command with the suggested values applied, or None when the log shows no command."""
+    if not command:
+        return None
+    text = _friendly_entry(command.strip())
+    changed = False
+    env_prefix: list[str] = []
+    for remedy in remedies:
+        if remedy.suggested is None:
+            continue
+        value = _format_value(remedy.suggested)
+        flag = re.compile(rf"(?<!\S)--{re.escape(remedy.parameter)}(?:=|\s+)(?!--)(\"[^\"]*\"|'[^']*'|\S+)")
+        if flag.search(text):
+            text = flag.sub(lambda _m, p=remedy.parameter, v=value: f"--{p} {v}", text, count=1)
+            changed = True
+        elif remedy.parameter.isupper():
+            env_prefix.append(f"{remedy.parameter}={value}")
+            changed = True
+        elif " --" in text:
+            text = f"{text} --{remedy.parameter} {value}"
+            changed = True
+    if not changed:
+        return None
+    return " ".join([*env_prefix, text])
+
+
+def _friendly_entry(command: str) -> str:
+    """Show ms-swift's own entry point (`swift sft`) instead of the python file it runs."""
+    if match := _MEGATRON_ENTRY.match(command):
+        return f"megatron {match.group(1)}" + command[match.end() :]
+    if match := _SWIFT_ENTRY.match(command):
+        return f"swift {match.group(1)}" + command[match.end() :]
+    if match := _TORCHRUN_ENTRY.match(command):
+        return "torchrun" + command[match.end() :]
+    return command
+
+
+def relevant_parameters(signature_set: SignatureSet) -> set[str]:
+    """Every parameter name any remedy mentions: those are the ones worth showing as run facts."""
+    names: set[str] = set()
+    for signature in signature_set.signatures:
+        for spec in signature.spec.remedies:
+            names.update(spec.parameter)
+            names.update(spec.compensate)
+    return names

@@ -1,0 +1,73 @@
+"""The first causal error versus the cascade that follows it, and the fingerprint of the failure kind."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from app.diagnosis.matcher import Hit
+
+MAX_SYMPTOMS = 20
+_EXCEPTION_LINE = re.compile(
+    rb"^(?:[^\n]{0,80}?[\]:>]\s*)?((?:[A-Za-z_][\w]*\.)*[A-Z]\w*(?:Error|Exception|Interrupt|Failure|Fault)\b(?::[^\n]*)?)$",
+    re.M,
+)
+_TEMPLATE_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^\s*(?:\[[^\]]{0,40}\]:?\s*)+"), ""),  # rank / logger prefixes
+    (re.compile(r"\b\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[.,\d]*"), "<time>"),
+    (re.compile(r"(?:/[\w.@+-]+){2,}/?"), "<path>"),
+    (re.compile(r"\b0x[0-9a-fA-F]+\b"), "<hex>"),
+    (re.compile(r"\b[0-9a-f]{12,}\b"), "<hash>"),
+    (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
+    (re.compile(r"\s+"), " "),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RootCause:
+    root: Hit | None
+    symptoms: list[Hit]
+
+
+def choose_root_cause(hits: list[Hit]) -> RootCause:
+    """Root: the most specific cause (highest priority, then earliest); symptoms only when no cause matched."""
+    ordered = sorted(hits, key=lambda hit: hit.line)
+    causes = [hit for hit in ordered if hit.signature.spec.role == "cause"]
+    candidates = causes or ordered
+    if not candidates:
+        return RootCause(root=None, symptoms=[])
+    root = max(candidates, key=lambda hit: (hit.signature.spec.priority, -hit.line))
+    symptoms: list[Hit] = []
+    seen = {root.signature.id}
+    for hit in ordered:
+        if hit.signature.id in seen:
+            continue
+        if hit.line >= root.line or hit.signature.spec.role == "symptom":
+            seen.add(hit.signature.id)
+            symptoms.append(hit)
+    return RootCause(root=root, symptoms=symptoms[:MAX_SYMPTOMS])
+
+
+def last_exception_line(data: bytes, first_line: int) -> tuple[int, str] | None:
+    """The last line of a block that reads like an exception (`SomeError: message`), with its number."""
+    last = None
+    for match in _EXCEPTION_LINE.finditer(data):
+        last = match
+    if last is None:
+        return None
+    line = first_line + data.count(b"\n", 0, last.start())
+    return line, last.group(1).decode("utf-8", errors="replace").strip()[:2000]
+
+
+def message_template(text: str) -> str:
+    """The line with numbers, paths, hex addresses and timestamps masked, for grouping repeats."""
+    for pattern, replacement in _TEMPLATE_RULES:
+        text = pattern.sub(replacement, text)
+    return text.strip()
+
+
+def fingerprint(category: str, signature_id: str | None, text: str) -> str:
+    """A stable id of the failure kind: same signature and same message template, same fingerprint."""
+    key = f"{category}\0{signature_id or ''}\0{message_template(text) if signature_id is None else ''}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]

@@ -1,0 +1,169 @@
+"""Signature files: schema, loading, validation and compilation (see signatures/README.md)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import regex
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from app.diagnosis.taxonomy import categories, stages
+from app.errors import SignatureError
+
+BUILTIN_SIGNATURE_DIR = Path(__file__).resolve().parents[2] / "signatures"
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+
+
+class RemedySpec(BaseModel):
+    """One remedy of a signature: which setting, what to do with it, and why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    parameter: list[str] = Field(min_length=1)
+    action: Literal["halve", "double", "scale", "set", "enable", "disable", "advise"]
+    why: str = Field(min_length=1)
+    value: Any = None
+    factor: float | None = None
+    compensate: list[str] = Field(default_factory=list)
+    when: list[str] = Field(default_factory=list)
+    only_if_present: bool = False
+
+    @field_validator("parameter", "compensate", "when", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _action_arguments(self) -> RemedySpec:
+        if self.action == "scale" and self.factor is None:
+            raise ValueError("action 'scale' needs a 'factor'")
+        if self.action == "set" and self.value is None:
+            raise ValueError("action 'set' needs a 'value'")
+        return self
+
+
+class Samples(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    match: list[str] = Field(min_length=1)
+    no_match: list[str] = Field(min_length=1)
+
+
+class SignatureSpec(BaseModel):
+    """The schema of one signature file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=ID_PATTERN)
+    category: str
+    title: str = Field(min_length=1)
+    role: Literal["cause", "symptom"] = "cause"
+    priority: int = Field(default=50, ge=0, le=100)
+    stage: str | None = None
+    patterns: list[str] = Field(min_length=1)
+    explanation: str = Field(min_length=1)
+    remedies: list[RemedySpec] = Field(default_factory=list)
+    samples: Samples
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, value: str) -> str:
+        if value not in categories():
+            raise ValueError(f"unknown category {value!r}; use one of the taxonomy's ids")
+        return value
+
+    @field_validator("stage")
+    @classmethod
+    def _known_stage(cls, value: str | None) -> str | None:
+        if value is not None and value not in stages():
+            raise ValueError(f"unknown stage {value!r}; use one of {sorted(stages())}")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """A validated signature with its patterns compiled (bytes patterns, matched per line)."""
+
+    spec: SignatureSpec
+    compiled: tuple[regex.Pattern[bytes], ...]
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def category(self) -> str:
+        return self.spec.category
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureSet:
+    """Every loaded signature, in load order, with a version that changes when any file changes."""
+
+    signatures: tuple[Signature, ...]
+    version: str
+
+    def by_id(self, signature_id: str) -> Signature | None:
+        """The signature with this id, or None."""
+        for signature in self.signatures:
+            if signature.id == signature_id:
+                return signature
+        return None
+
+
+def compile_pattern(pattern: str) -> regex.Pattern[bytes]:
+    """Compile a signature pattern as the matcher uses it: bytes, one line at a time."""
+    return regex.compile(pattern.encode("utf-8"), regex.MULTILINE)
+
+
+def _field_path(location: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in location) or "(top level)"
+
+
+def load_signature_file(path: Path) -> Signature:
+    """Load, validate and compile one signature file; SignatureError names the file and the field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise SignatureError(f"{path}: cannot read as YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise SignatureError(f"{path}: a signature file is a YAML mapping")
+    try:
+        spec = SignatureSpec.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise SignatureError(f"{path}: field '{_field_path(first['loc'])}': {first['msg']}") from None
+    if spec.id != path.stem:
+        raise SignatureError(f"{path}: field 'id': {spec.id!r} must equal the file name {path.stem!r}")
+    compiled = []
+    for index, pattern in enumerate(spec.patterns):
+        try:
+            compiled.append(compile_pattern(pattern))
+        except regex.error as error:
+            raise SignatureError(f"{path}: field 'patterns.{index}': invalid regex: {error}") from None
+    return Signature(spec=spec, compiled=tuple(compiled), path=path)
+
+
+def load_signature_set(extra_dirs: Sequence[Path] = (), *, builtin_dir: Path | None = BUILTIN_SIGNATURE_DIR) -> SignatureSet:
+    """Load the built-in signatures and a team's extra folders; ids must be unique across all."""
+    directories = ([builtin_dir] if builtin_dir is not None else []) + list(extra_dirs)
+    loaded: list[Signature] = []
+    seen: dict[str, Path] = {}
+    digest = hashlib.sha256()
+    for directory in directories:
+        if not directory.is_dir():
+            raise SignatureError(f"{directory}: signature folder does not exist")
+        for path in sorted(directory.glob("*.yaml")):
+            signature = load_signature_file(path)
+            if signature.id in seen:
+                raise SignatureError(f"{path}: field 'id': {signature.id!r} is already defined in {seen[signature.id]}")
+            seen[signature.id] = path
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+            loaded.append(signature)
+    return SignatureSet(signatures=tuple(loaded), version=digest.hexdigest()[:12])

@@ -1,0 +1,86 @@
+"""The terminal report: what killed the run, where, why, what to change, and the evidence."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from typing import Any, TextIO
+
+from app.diagnosis.model import Diagnosis
+
+_STAGE_NAMES = {
+    "load": "while loading (before training)",
+    "early": "early (first 100 steps)",
+    "mid_run": "mid-run",
+    "checkpoint": "while saving a checkpoint",
+    "unknown": "unknown",
+}
+_WIDTH = 100
+
+
+class _Style:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.enabled else text
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "?"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def render_report(diagnosis: Diagnosis, *, color: bool = False) -> str:
+    """A report a person reads in ten seconds."""
+    style = _Style(color)
+    lines: list[str] = []
+    headline = f"{diagnosis.title}  [{diagnosis.category}]"
+    lines.append(style(headline, "1;31" if diagnosis.category != "unknown" else "1;33"))
+    where = _STAGE_NAMES.get(diagnosis.stage, diagnosis.stage)
+    if diagnosis.step is not None:
+        where += f", step {diagnosis.step}" + (f" of {diagnosis.total_steps}" if diagnosis.total_steps else "")
+    lines.append(f"Where: {where}    confidence {diagnosis.confidence:.2f}")
+    run = diagnosis.run
+    facts = [f"{key} {run[key]}" for key in ("framework", "world_size", "gpu") if run.get(key) is not None]
+    if facts:
+        lines.append("Run:   " + ", ".join(facts).replace("world_size", "GPUs/ranks"))
+    lines.append("")
+    lines.extend(textwrap.wrap(diagnosis.summary, _WIDTH))
+    if diagnosis.remedies:
+        lines.append("")
+        lines.append(style("What to change:", "1"))
+        for remedy in diagnosis.remedies:
+            if remedy.suggested is None and remedy.current is None:
+                change = ""
+            else:
+                change = f" {_value(remedy.current)} → {_value(remedy.suggested)}"
+            lines.append("  " + style(remedy.parameter, "1;32") + change)
+            lines.extend(textwrap.wrap(remedy.why, _WIDTH - 6, initial_indent="      ", subsequent_indent="      "))
+    if diagnosis.corrected_command:
+        lines.append("")
+        lines.append(style("Corrected command:", "1"))
+        lines.append("  " + diagnosis.corrected_command)
+    if diagnosis.evidence:
+        lines.append("")
+        lines.append(style("Evidence:", "1"))
+        for item in diagnosis.evidence:
+            lines.append(f"  {item.line:>8} │ {_clip(item.text)}")
+    if diagnosis.symptoms:
+        lines.append("")
+        shown = ", ".join(f"{symptom.signature} (line {symptom.line})" for symptom in diagnosis.symptoms[:6])
+        more = len(diagnosis.symptoms) - 6
+        lines.extend(textwrap.wrap("Then: " + shown + (f" and {more} more" if more > 0 else ""), _WIDTH))
+    return "\n".join(lines) + "\n"
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def wants_color(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set."""
+    return stream.isatty() and "NO_COLOR" not in os.environ
