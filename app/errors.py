@@ -58,6 +58,20 @@ class StoreUnavailableError(TrainwreckError):
     status = 503
 
 
+class DiagnosisTimeoutError(TrainwreckError):
+    """A diagnosis ran past Settings.diagnose_timeout_seconds and was stopped; nothing was stored."""
+
+    code = "diagnosis_timeout"
+    status = 503
+
+
+class InvalidRequestError(TrainwreckError):
+    """The request is malformed: bad parameters, a broken body, an unsupported Content-Encoding, ..."""
+
+    code = "invalid_request"
+    status = 400
+
+
 class SlackNotConfiguredError(TrainwreckError):
     """The Slack routes were called but no signing secret is configured."""
 
