@@ -52,9 +52,7 @@ def diagnosis_message(diagnosis: Diagnosis, *, url: str, max_remedies: int = 3) 
         first = diagnosis.evidence[0]
         snippet = _truncate(first.text, EVIDENCE_LIMIT).replace("```", "`\u200b``")
         blocks.append(SectionBlock(text=_mrkdwn(f"*Line {first.line}*\n```{escape(snippet)}```")))
-    blocks.append(
-        ActionsBlock(elements=[ButtonElement(text="Open diagnosis", url=url, action_id="open_diagnosis")])
-    )
+    blocks.append(ActionsBlock(elements=[ButtonElement(text="Open diagnosis", url=url, action_id="open_diagnosis")]))
     blocks.append(ContextBlock(elements=[_mrkdwn(f"<{url}|{escape(url)}>")]))
     fallback = f"{diagnosis.title} ({diagnosis.category}, {_where(diagnosis)}): {url}"
     return SlackMessage(text=fallback, blocks=_dicts(blocks))
@@ -83,7 +81,8 @@ def help_message(command: str) -> SlackMessage:
     """What the slash command understands."""
     lines = [
         f"`{command} <diagnosis id>`: show that diagnosis",
-        f"`{command} <job id>`: show the newest diagnosis of that job",
+        f"`{command} <job id>`: show the newest diagnosis of that job "
+        f"(`{command} job <job id>` when the job id could be taken for a diagnosis id)",
         f"`{command} stats`: this channel's team, last 7 days",
         f"`{command} help`: this message",
         "Attach a training log (plain, gzip or zstd) or paste a crash log in a code block "
