@@ -24,9 +24,7 @@ NOT_LOG_MIMETYPES = frozenset(
         "application/x-sharedlib",
     }
 )
-HOW_TO_SEND = (
-    "Attach the run's stdout/stderr as a text, gzip or zstd file, or paste the traceback in a code block."
-)
+HOW_TO_SEND = "Attach the run's stdout/stderr as a text, gzip or zstd file, or paste the traceback in a code block."
 
 
 def file_problem(file: SlackFile, *, max_bytes: int) -> str | None:

@@ -61,8 +61,6 @@ def post_to_webhook(
         log.warning("Slack webhook post failed after %d attempts: %s", attempts, error)
         return False
     if response.status_code != 200:
-        log.warning(
-            "Slack webhook answered %s after %d attempts: %s", response.status_code, attempts, response.body
-        )
+        log.warning("Slack webhook answered %s after %d attempts: %s", response.status_code, attempts, response.body)
         return False
     return True
