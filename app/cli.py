@@ -7,9 +7,13 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.config import Settings
 from app.errors import TrainwreckError
+
+if TYPE_CHECKING:
+    from app.client.submit import SubmissionMetadata
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -86,6 +90,53 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if below else 0
 
 
+def _submission_metadata(args: argparse.Namespace) -> SubmissionMetadata:
+    from app.client.submit import SubmissionMetadata
+
+    return SubmissionMetadata(
+        team=args.team,
+        job_id=args.job_id,
+        project=args.project,
+        cluster=args.cluster,
+        user=args.user,
+        exit_code=getattr(args, "exit_code", None),
+    )
+
+
+def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
+    """Send a log, the local spool (--flush), or both to the server at TRAINWRECK_URL."""
+    from app.client.commands import submit_logs
+
+    if not settings.url:
+        raise UsageError("TRAINWRECK_URL is not set: it names the server to send logs to")
+    if args.path is None and not args.flush:
+        raise UsageError("give a log to send, or --flush to send the logs waiting in the spool")
+    path = None if args.path is None else Path(args.path)
+    if path is not None and not path.is_file():
+        raise UsageError(f"no such file: {args.path}")
+    return submit_logs(settings, settings.url, path, _submission_metadata(args), flush=args.flush)
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run a training command, keep its log; on failure diagnose it, print the report and submit it."""
+    from app.client.commands import run_and_report
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise UsageError("no command to run: trainwreck run [options] -- CMD ARGS...")
+    return run_and_report(
+        settings, command, _submission_metadata(args), build_diagnoser=lambda: _build_diagnoser(settings)
+    )
+
+
+def _add_job_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--team", help="the team the log belongs to")
+    parser.add_argument("--job-id", help="the scheduler's job id (e.g. $SLURM_JOB_ID); also names the log file")
+    parser.add_argument("--project", help="the project the job belongs to")
+    parser.add_argument("--cluster", help="the cluster the job ran on")
+    parser.add_argument("--user", help="who ran the job (default: the current account)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = _Parser(prog="trainwreck", description="What killed the training run, where, and what to change.")
@@ -104,6 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--min-category", type=float, help="fail below this category accuracy")
     evaluation.add_argument("--min-stage", type=float, help="fail below this stage accuracy")
     evaluation.set_defaults(handler=cmd_eval)
+
+    run = commands.add_parser("run", help="run a training command; diagnose and submit its log if it fails")
+    _add_job_options(run)
+    run.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command and its arguments")
+    run.set_defaults(handler=cmd_run)
+
+    submit = commands.add_parser("submit", help="send a log to the server at TRAINWRECK_URL")
+    submit.add_argument("path", nargs="?", help="log file (plain, gzip or zstd)")
+    _add_job_options(submit)
+    submit.add_argument("--exit-code", type=int, help="the job's exit status (137 = SIGKILL, 143 = SIGTERM, ...)")
+    submit.add_argument("--flush", action="store_true", help="also send the logs waiting in the local spool")
+    submit.set_defaults(handler=cmd_submit)
     return parser
 
 

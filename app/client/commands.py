@@ -1,0 +1,104 @@
+"""`trainwreck run` and `trainwreck submit` from start to finish; the CLI parses, these do."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from app.client.delivery import Courier
+from app.client.output import LogFile
+from app.client.runner import run_logged
+from app.client.spool import Spool
+from app.client.submit import LogSubmitter, SubmissionMetadata
+from app.config import Settings
+from app.diagnosis.engine import Diagnoser
+from app.errors import TrainwreckError
+from app.report import render_report, wants_color
+
+
+def submit_logs(
+    settings: Settings, server_url: str, log_path: Path | None, metadata: SubmissionMetadata, *, flush: bool
+) -> int:
+    """Send a log, the spool, or both: exit status 0 when all of it reached the server, 1 otherwise."""
+    with LogSubmitter.from_settings(settings, server_url) as submitter:
+        courier = Courier(submitter, _spool(settings), report=sys.stdout, warnings=sys.stderr)
+        delivered = log_path is None or courier.deliver(log_path, _with_user(metadata))
+        flushed = not flush or courier.flush()
+    return 0 if delivered and flushed else 1
+
+
+def run_and_report(
+    settings: Settings,
+    command: Sequence[str],
+    metadata: SubmissionMetadata,
+    *,
+    build_diagnoser: Callable[[], Diagnoser],
+) -> int:
+    """Run the command with its log kept; when it fails, diagnose it, print the report, submit it.
+
+    Returns the command's own exit status whatever happens afterwards: trainwreck's troubles are
+    reported on stderr, never passed off as the job's.
+    """
+    log = LogFile.create(settings.data_dir / "runs", metadata.job_id or _job_name(command), now=datetime.now())
+    try:
+        exit_status = run_logged(command, log)
+    finally:
+        log.close()
+    if log.error is not None:
+        _warn(f"the log is incomplete, writing it failed: {log.error.strerror or log.error}")
+    if exit_status != 0:
+        _print_diagnosis(build_diagnoser, log.path, exit_status)
+    if settings.url:
+        _send(settings, settings.url, log.path, replace(_with_user(metadata), exit_code=exit_status))
+    _warn(f"log kept at {log.path}")
+    return exit_status
+
+
+def _print_diagnosis(build_diagnoser: Callable[[], Diagnoser], log_path: Path, exit_status: int) -> None:
+    try:
+        diagnosis = build_diagnoser().diagnose(log_path, exit_code=exit_status)
+    except Exception as error:  # the job's exit status matters more than our report
+        _warn(f"could not diagnose the log: {error}")
+        return
+    sys.stderr.write("\n" + render_report(diagnosis, color=wants_color(sys.stderr)))
+    sys.stderr.flush()
+
+
+def _send(settings: Settings, server_url: str, log_path: Path, metadata: SubmissionMetadata) -> None:
+    try:
+        with LogSubmitter.from_settings(settings, server_url) as submitter:
+            courier = Courier(submitter, _spool(settings), report=sys.stderr, warnings=sys.stderr)
+            if metadata.exit_code != 0:
+                courier.deliver(log_path, metadata)
+            courier.flush()
+    except TrainwreckError as error:  # as above: a refused log must not change the exit status
+        _warn(error.message)
+    except OSError as error:
+        _warn(f"could not spool the log: {error}")
+
+
+def _spool(settings: Settings) -> Spool:
+    return Spool(settings.data_dir / "spool")
+
+
+def _with_user(metadata: SubmissionMetadata) -> SubmissionMetadata:
+    """The metadata, naming the account that runs trainwreck when no user was given."""
+    return metadata if metadata.user else replace(metadata, user=pwd.getpwuid(os.getuid()).pw_name)
+
+
+def _job_name(command: Sequence[str]) -> str:
+    """`python train.py` → python-train; `torchrun --nproc_per_node 8 ...` → torchrun."""
+    words = [Path(command[0]).name]
+    if len(command) > 1 and not command[1].startswith("-"):
+        words.append(Path(command[1]).stem)
+    return "-".join(words)
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"trainwreck: {message}\n")
+    sys.stderr.flush()
