@@ -72,13 +72,9 @@ def bar_chart(bars: Sequence[Bar], *, label: str, width: int = 560) -> Markup:
         length = max(track * bar.value / biggest, 2.0 if bar.value else 0.0)
         row = (
             element("title", f"{bar.label}: {bar.value}")
-            + element(
-                "text", bar.label, x=label_width - 8, y=top + 18, class_="chart-label", text_anchor="end"
-            )
+            + element("text", bar.label, x=label_width - 8, y=top + 18, class_="chart-label", text_anchor="end")
             + element("rect", x=label_width, y=top + 5, width=float(length), height=18, rx=3, fill=bar.color)
-            + element(
-                "text", str(bar.value), x=float(label_width + length + 6), y=top + 18, class_="chart-value"
-            )
+            + element("text", str(bar.value), x=float(label_width + length + 6), y=top + 18, class_="chart-value")
         )
         rows.append(element("a", row, href=bar.href, class_="chart-link") if bar.href else element("g", row))
     if not bars:
@@ -169,8 +165,7 @@ def share_bar(segments: Sequence[Bar], *, label: str, width: int = 560) -> Marku
         parts.append(
             element(
                 "g",
-                element("title", share)
-                + element("rect", x=x, y=0, width=length, height=20, fill=segment.color),
+                element("title", share) + element("rect", x=x, y=0, width=length, height=20, fill=segment.color),
             )
         )
         x += length
@@ -204,23 +199,15 @@ def run_progress_bar(step: int, total_steps: int, *, width: int = 640) -> Markup
     ]
     if total_steps > EARLY_STEP_LIMIT * 4:
         early_x = left + track * EARLY_STEP_LIMIT / total_steps
-        parts.append(
-            element("line", x1=early_x, x2=early_x, y1=bar_top - 4, y2=bar_top + 16, class_="progress-early")
-        )
-        parts.append(
-            element("text", f"step {EARLY_STEP_LIMIT}", x=early_x + 4, y=bar_top - 4, class_="chart-axis")
-        )
+        parts.append(element("line", x1=early_x, x2=early_x, y1=bar_top - 4, y2=bar_top + 16, class_="progress-early"))
+        parts.append(element("text", f"step {EARLY_STEP_LIMIT}", x=early_x + 4, y=bar_top - 4, class_="chart-axis"))
     parts.append(element("path", d=f"M{death_x:.1f} {bar_top + 14} l-6 10 h12 z", class_="progress-death"))
     parts.append(element("text", "0", x=left, y=height - 2, class_="chart-axis"))
     parts.append(
-        element(
-            "text", f"{total_steps:,}", x=width - right, y=height - 2, class_="chart-axis", text_anchor="end"
-        )
+        element("text", f"{total_steps:,}", x=width - right, y=height - 2, class_="chart-axis", text_anchor="end")
     )
     label = f"Died at step {step:,} of {total_steps:,} ({100 * fraction:.0f} % of the run)"
-    return svg_document(
-        Markup("").join(parts), width=width, height=height, label=label, class_="chart chart-progress"
-    )
+    return svg_document(Markup("").join(parts), width=width, height=height, label=label, class_="chart chart-progress")
 
 
 def gridlines(
@@ -236,7 +223,5 @@ def gridlines(
     for tick in ticks:
         y = y_of(tick)
         lines.append(element("line", x1=left, x2=right, y1=y, y2=y, class_="chart-grid"))
-        lines.append(
-            element("text", label_of(tick), x=left - 6, y=y + 4, class_="chart-axis", text_anchor="end")
-        )
+        lines.append(element("text", label_of(tick), x=left - 6, y=y + 4, class_="chart-axis", text_anchor="end"))
     return Markup("").join(lines)

@@ -90,9 +90,7 @@ class DashboardWindow:
     def from_query(cls, params: Mapping[str, str]) -> DashboardWindow:
         """A window from query parameters; an unknown window length falls back to the default."""
         days = _int(params.get("days"))
-        return cls(
-            team=_text(params.get("team")), days=days if days in DASHBOARD_WINDOWS else DEFAULT_DASHBOARD_DAYS
-        )
+        return cls(team=_text(params.get("team")), days=days if days in DASHBOARD_WINDOWS else DEFAULT_DASHBOARD_DAYS)
 
     def first_day(self, today: date) -> date:
         """The first day the window covers, ending today."""

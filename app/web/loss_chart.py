@@ -57,13 +57,9 @@ def thin_curve(points: Sequence[LossPoint], *, max_points: int = MAX_CURVE_POINT
         bucket = points[start : start + bucket_size]
         finite = [index for index, point in enumerate(bucket) if is_finite_loss(point)]
         extremes = (
-            {min(finite, key=lambda i: bucket[i].loss), max(finite, key=lambda i: bucket[i].loss)}
-            if finite
-            else set()
+            {min(finite, key=lambda i: bucket[i].loss), max(finite, key=lambda i: bucket[i].loss)} if finite else set()
         )
-        kept.extend(
-            point for index, point in enumerate(bucket) if index in extremes or not is_finite_loss(point)
-        )
+        kept.extend(point for index, point in enumerate(bucket) if index in extremes or not is_finite_loss(point))
     return kept
 
 
@@ -81,8 +77,7 @@ def loss_curve_chart(points: Sequence[LossPoint], *, label: str = "Training loss
     log_scale = min(losses) > 0 and max(losses) / min(losses) > LOG_SCALE_RATIO
     if log_scale:
         ticks = [
-            10.0**power
-            for power in range(math.floor(math.log10(min(losses))), math.ceil(math.log10(max(losses))) + 1)
+            10.0**power for power in range(math.floor(math.log10(min(losses))), math.ceil(math.log10(max(losses))) + 1)
         ]
     else:
         ticks = axis_ticks(max(max(losses), 0.0), whole=False)
@@ -113,8 +108,7 @@ def loss_curve_chart(points: Sequence[LossPoint], *, label: str = "Training loss
             )
     if finite:
         path = " ".join(
-            f"{'M' if index == 0 else 'L'}{x_of(p.step):.1f} {y_of(p.loss):.1f}"
-            for index, p in enumerate(finite)
+            f"{'M' if index == 0 else 'L'}{x_of(p.step):.1f} {y_of(p.loss):.1f}" for index, p in enumerate(finite)
         )
         parts.append(element("path", d=path, class_="loss-line"))
     if marks.first_non_finite is not None:
@@ -148,8 +142,7 @@ def _loss_summary(label: str, points: Sequence[LossPoint], marks: LossMarks) -> 
     pieces = [f"{label}: {len(points)} points"]
     if finite:
         pieces.append(
-            f"from {finite[0].loss:.4g} at step {finite[0].step} to {finite[-1].loss:.4g} "
-            f"at step {finite[-1].step}"
+            f"from {finite[0].loss:.4g} at step {finite[0].step} to {finite[-1].loss:.4g} at step {finite[-1].step}"
         )
     if marks.spike is not None:
         pieces.append(f"spike to {marks.spike.loss:.4g} at step {marks.spike.step}")

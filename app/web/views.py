@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,17 +15,19 @@ from app.web.categories import category_label, stage_label
 from app.web.charts import run_progress_bar
 from app.web.loss_chart import loss_curve_chart
 
+CONTEXT_RADIUS = 3  # lines of the log shown before and after each evidence line
 RUN_FACT_ORDER = ("framework", "model", "world_size", "nnodes", "gpu", "gpu_memory", "dtype", "command")
 MISSING = "—"
 
 
 @dataclass(frozen=True, slots=True)
 class EvidenceLine:
-    """One log line of the evidence; `gap_before` when lines were skipped before it."""
+    """One log line shown as evidence or its context; `gap_before` when lines were skipped before it."""
 
     line: int
     text: str
     is_root: bool
+    is_evidence: bool
     gap_before: bool
 
 
@@ -65,9 +68,9 @@ class DiagnosisView:
     run_facts: list[tuple[str, str]]
 
 
-def diagnosis_view(diagnosis: Diagnosis) -> DiagnosisView:
-    """The page's view of one diagnosis."""
-    evidence = evidence_lines(diagnosis)
+def diagnosis_view(diagnosis: Diagnosis, *, context: Mapping[int, str] | None = None) -> DiagnosisView:
+    """The page's view of one diagnosis; `context` holds log lines around the evidence, when read."""
+    evidence = evidence_lines(diagnosis, context=context or {})
     root = next((line for line in evidence if line.is_root), None)
     has_progress = diagnosis.step is not None and diagnosis.total_steps
     return DiagnosisView(
@@ -86,25 +89,35 @@ def diagnosis_view(diagnosis: Diagnosis) -> DiagnosisView:
             for symptom in diagnosis.symptoms
         ],
         remedies=[
-            RemedyRow(
-                remedy.parameter, format_value(remedy.current), format_value(remedy.suggested), remedy.why
-            )
+            RemedyRow(remedy.parameter, format_value(remedy.current), format_value(remedy.suggested), remedy.why)
             for remedy in diagnosis.remedies
         ],
         run_facts=run_facts(diagnosis.run),
     )
 
 
-def evidence_lines(diagnosis: Diagnosis) -> list[EvidenceLine]:
-    """The evidence in line order; the root cause is the first line that is not a symptom's."""
+def context_ranges(diagnosis: Diagnosis, *, radius: int = CONTEXT_RADIUS) -> list[range]:
+    """The line ranges to read from the log to show each evidence line with its neighbours."""
+    return [range(max(item.line - radius, 1), item.line + radius + 1) for item in diagnosis.evidence]
+
+
+def evidence_lines(diagnosis: Diagnosis, *, context: Mapping[int, str]) -> list[EvidenceLine]:
+    """Evidence and context lines in line order; the root cause is the first evidence line no symptom has."""
     symptom_lines = {symptom.line for symptom in diagnosis.symptoms}
-    ordered = sorted(diagnosis.evidence, key=lambda item: item.line)
+    evidence = {item.line: item.text for item in diagnosis.evidence}
     root = next((item.line for item in diagnosis.evidence if item.line not in symptom_lines), None)
-    lines = []
-    for index, item in enumerate(ordered):
-        gap = index > 0 and item.line > ordered[index - 1].line + 1
-        lines.append(EvidenceLine(item.line, item.text, is_root=item.line == root, gap_before=gap))
-    return lines
+    texts = {**context, **evidence}
+    numbers = sorted(texts)
+    return [
+        EvidenceLine(
+            line=number,
+            text=texts[number],
+            is_root=number == root,
+            is_evidence=number in evidence,
+            gap_before=index > 0 and number > numbers[index - 1] + 1,
+        )
+        for index, number in enumerate(numbers)
+    ]
 
 
 def where_it_died(step: int | None, total_steps: int | None, *, stage: str) -> str:
@@ -134,7 +147,5 @@ def run_facts(run: dict[str, Any]) -> list[tuple[str, str]]:
     known = [key for key in RUN_FACT_ORDER if key in run]
     rest = sorted(key for key in run if key not in RUN_FACT_ORDER)
     return [
-        (key.replace("_", " "), format_value(run[key]))
-        for key in known + rest
-        if run[key] not in (None, "", [], {})
+        (key.replace("_", " "), format_value(run[key])) for key in known + rest if run[key] not in (None, "", [], {})
     ]

@@ -1,7 +1,7 @@
 import math
 
 from app.diagnosis.model import Diagnosis, Evidence, LossPoint, Remedy, Symptom
-from app.web.views import diagnosis_view, evidence_lines, format_value, run_facts, where_it_died
+from app.web.views import context_ranges, diagnosis_view, evidence_lines, format_value, run_facts, where_it_died
 
 
 def make_diagnosis(**changes) -> Diagnosis:
@@ -28,16 +28,36 @@ def make_diagnosis(**changes) -> Diagnosis:
 
 
 def test_evidence_is_in_line_order_with_gaps_marked():
-    lines = evidence_lines(make_diagnosis())
+    lines = evidence_lines(make_diagnosis(), context={})
     assert [line.line for line in lines] == [10230, 10234, 10301]
     assert [line.gap_before for line in lines] == [False, True, True]
+
+
+def test_context_lines_surround_the_evidence():
+    diagnosis = make_diagnosis(evidence=[Evidence(10, "boom")], symptoms=[])
+    assert context_ranges(diagnosis, radius=2) == [range(8, 13)]
+    context = {8: "a", 9: "b", 10: "boom (from the log)", 11: "c", 12: "d"}
+    lines = evidence_lines(diagnosis, context=context)
+    assert [(line.line, line.is_evidence, line.is_root) for line in lines] == [
+        (8, False, False),
+        (9, False, False),
+        (10, True, True),
+        (11, False, False),
+        (12, False, False),
+    ]
+    assert lines[2].text == "boom"
+    assert not any(line.gap_before for line in lines)
+
+
+def test_context_ranges_never_start_before_line_one():
+    assert context_ranges(make_diagnosis(evidence=[Evidence(2, "x")]), radius=3) == [range(1, 6)]
 
 
 def test_the_root_cause_is_the_first_evidence_line_that_is_no_symptom():
     diagnosis = make_diagnosis(
         evidence=[Evidence(10301, "watchdog timeout"), Evidence(10234, "CUDA out of memory")],
     )
-    lines = evidence_lines(diagnosis)
+    lines = evidence_lines(diagnosis, context={})
     assert [line.line for line in lines if line.is_root] == [10234]
 
 

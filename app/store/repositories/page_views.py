@@ -1,0 +1,136 @@
+"""Queries behind the web pages: light list rows with repeat counts, the same failure elsewhere, dashboards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.store.models import DiagnosisRecord, FailureKind, Team
+from app.store.repositories.diagnoses import DiagnosisFilters, Page, filter_conditions
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosisSummary:
+    """What a list shows of one diagnosis; `repeats` is how often its team has seen this failure kind."""
+
+    id: int
+    received_at: datetime
+    team: str
+    job_id: str | None
+    category: str
+    stage: str
+    step: int | None
+    total_steps: int | None
+    title: str
+    fingerprint: str
+    repeats: int
+
+
+@dataclass(frozen=True, slots=True)
+class KindCount:
+    """One failure kind of one team within a window: how often, when last, and its newest diagnosis."""
+
+    team: str
+    fingerprint: str
+    category: str
+    title: str
+    count: int
+    last_seen: datetime
+    latest_id: int
+
+
+_SUMMARY_COLUMNS = (
+    DiagnosisRecord.id,
+    DiagnosisRecord.received_at,
+    Team.name.label("team"),
+    DiagnosisRecord.job_id,
+    DiagnosisRecord.category,
+    DiagnosisRecord.stage,
+    DiagnosisRecord.step,
+    DiagnosisRecord.total_steps,
+    DiagnosisRecord.title,
+    DiagnosisRecord.fingerprint,
+    func.coalesce(FailureKind.count, 1).label("repeats"),
+)
+
+
+def list_summaries(
+    session: Session, filters: DiagnosisFilters, *, fingerprint: str | None, limit: int, offset: int
+) -> Page[DiagnosisSummary]:
+    """Matching diagnoses, newest first, without their full results (a list page never needs them)."""
+    conditions = filter_conditions(filters)
+    if fingerprint is not None:
+        conditions.append(DiagnosisRecord.fingerprint == fingerprint)
+    total = session.scalar(select(func.count()).select_from(DiagnosisRecord).join(Team).where(*conditions))
+    statement = (
+        select(*_SUMMARY_COLUMNS)
+        .select_from(DiagnosisRecord)
+        .join(Team)
+        .outerjoin(
+            FailureKind,
+            (FailureKind.team_id == DiagnosisRecord.team_id) & (FailureKind.fingerprint == DiagnosisRecord.fingerprint),
+        )
+        .where(*conditions)
+        .order_by(DiagnosisRecord.received_at.desc(), DiagnosisRecord.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    items = [DiagnosisSummary(**row._mapping) for row in session.execute(statement)]
+    return Page(items=items, total=total or 0)
+
+
+def count_by_day_and_category(session: Session, filters: DiagnosisFilters) -> list[tuple[date, str, int]]:
+    """(UTC day, category, count) for the matching diagnoses, in day order."""
+    day = func.date(DiagnosisRecord.received_at).label("day")
+    statement = (
+        select(day, DiagnosisRecord.category, func.count().label("count"))
+        .select_from(DiagnosisRecord)
+        .join(Team)
+        .where(*filter_conditions(filters))
+        .group_by(day, DiagnosisRecord.category)
+        .order_by(day, DiagnosisRecord.category)
+    )
+    return [(_as_date(row.day), row.category, row.count) for row in session.execute(statement)]
+
+
+def top_failure_kinds(session: Session, filters: DiagnosisFilters, *, limit: int) -> list[KindCount]:
+    """The failure kinds seen most often among the matching diagnoses, with the newest of each."""
+    latest_id = func.max(DiagnosisRecord.id).label("latest_id")
+    count = func.count().label("count")
+    groups = (
+        select(DiagnosisRecord.fingerprint, latest_id, count, func.max(DiagnosisRecord.received_at).label("last_seen"))
+        .select_from(DiagnosisRecord)
+        .join(Team)
+        .where(*filter_conditions(filters))
+        .group_by(DiagnosisRecord.team_id, DiagnosisRecord.fingerprint)
+        .order_by(count.desc(), latest_id.desc())
+        .limit(limit)
+    )
+    rows = session.execute(groups).all()
+    latest = {
+        row.id: row
+        for row in session.execute(
+            select(DiagnosisRecord.id, DiagnosisRecord.category, DiagnosisRecord.title, Team.name.label("team"))
+            .join(Team)
+            .where(DiagnosisRecord.id.in_([row.latest_id for row in rows]))
+        )
+    }
+    return [
+        KindCount(
+            team=latest[row.latest_id].team,
+            fingerprint=row.fingerprint,
+            category=latest[row.latest_id].category,
+            title=latest[row.latest_id].title,
+            count=row.count,
+            last_seen=row.last_seen,
+            latest_id=row.latest_id,
+        )
+        for row in rows
+    ]
+
+
+def _as_date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

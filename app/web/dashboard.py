@@ -1,0 +1,75 @@
+"""What the dashboard shows, computed from counts: charts, the cheap-to-catch share, the legend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from markupsafe import Markup
+
+from app.web.categories import category_color, category_label, stage_color, stage_label
+from app.web.charts import Bar, DayCount, bar_chart, categories_by_volume, share_bar, stacked_daily_chart
+from app.web.filters import DashboardWindow
+
+CHEAP_STAGES = ("load", "early")  # died while loading or in the first 100 steps: cheap to catch earlier
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardView:
+    """The dashboard's figures and charts for one team and window."""
+
+    total: int
+    cheap: int
+    cheap_percent: int
+    loading: int
+    early: int
+    categories_seen: int
+    category_chart: Markup
+    stage_chart: Markup
+    daily_chart: Markup
+    cheap_chart: Markup
+    legend: list[tuple[str, str]]
+
+
+def dashboard_view(
+    window: DashboardWindow,
+    *,
+    today: date,
+    by_category: Sequence[tuple[str, int]],
+    by_stage: Sequence[tuple[str, int]],
+    per_day: Sequence[DayCount],
+) -> DashboardView:
+    """Charts whose bars link to the list page filtered the same way."""
+    total = sum(count for _, count in by_category)
+    stages = dict(by_stage)
+    loading, early = stages.get("load", 0), stages.get("early", 0)
+    cheap = loading + early
+    category_bars = [
+        Bar(category_label(name), count, category_color(name), href="/" + window.list_query(today, category=name))
+        for name, count in by_category
+    ]
+    stage_bars = [
+        Bar(stage_label(name), count, stage_color(name), href="/" + window.list_query(today, stage=name))
+        for name, count in by_stage
+    ]
+    cheap_segments = [
+        Bar("Died while loading", loading, stage_color("load")),
+        Bar("Died in the first 100 steps", early, stage_color("early")),
+        Bar("Died later or unknown", total - cheap, stage_color("unknown")),
+    ]
+    return DashboardView(
+        total=total,
+        cheap=cheap,
+        cheap_percent=round(100 * cheap / total) if total else 0,
+        loading=loading,
+        early=early,
+        categories_seen=len(by_category),
+        category_chart=bar_chart(category_bars, label="Failures by category"),
+        stage_chart=bar_chart(stage_bars, label="Failures by stage"),
+        daily_chart=stacked_daily_chart(
+            per_day, first_day=window.first_day(today), last_day=today, label="Failures per day by category"
+        ),
+        cheap_chart=share_bar(cheap_segments, label="Where runs died"),
+        legend=[(category_label(name), name) for name in categories_by_volume(per_day)],
+    )
