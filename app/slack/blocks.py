@@ -36,8 +36,13 @@ class SlackMessage:
         return {"text": self.text, "blocks": self.blocks}
 
 
-def diagnosis_message(diagnosis: Diagnosis, *, url: str, max_remedies: int = 3) -> SlackMessage:
-    """A diagnosis as a Block Kit message: title, category, stage and step, top remedies, a link."""
+def diagnosis_message(
+    diagnosis: Diagnosis, *, url: str, max_remedies: int = 3, about: Sequence[str] = ()
+) -> SlackMessage:
+    """A diagnosis as a Block Kit message: title, category, stage and step, top remedies, a link.
+
+    `about` are short mrkdwn facts of the submission (team, job) shown under the link.
+    """
     blocks: list[Block] = [
         HeaderBlock(text=_truncate(diagnosis.title or "Diagnosis", HEADER_LIMIT)),
         SectionBlock(fields=[_mrkdwn(_truncate(text, FIELD_LIMIT)) for text in _facts(diagnosis)]),
@@ -53,7 +58,7 @@ def diagnosis_message(diagnosis: Diagnosis, *, url: str, max_remedies: int = 3) 
         snippet = _truncate(first.text, EVIDENCE_LIMIT).replace("```", "`\u200b``")
         blocks.append(SectionBlock(text=_mrkdwn(f"*Line {first.line}*\n```{escape(snippet)}```")))
     blocks.append(ActionsBlock(elements=[ButtonElement(text="Open diagnosis", url=url, action_id="open_diagnosis")]))
-    blocks.append(ContextBlock(elements=[_mrkdwn(f"<{url}|{escape(url)}>")]))
+    blocks.append(ContextBlock(elements=[_mrkdwn(" · ".join([f"<{url}|{escape(url)}>", *about]))]))
     fallback = f"{diagnosis.title} ({diagnosis.category}, {_where(diagnosis)}): {url}"
     return SlackMessage(text=fallback, blocks=_dicts(blocks))
 

@@ -64,3 +64,8 @@ def post_to_webhook(
         log.warning("Slack webhook answered %s after %d attempts: %s", response.status_code, attempts, response.body)
         return False
     return True
+
+
+def webhook_url_allowed(url: str, prefixes: list[str]) -> bool:
+    """Whether a team may have trainwreck post to this URL (it must start with an allowed prefix)."""
+    return any(url.startswith(prefix) for prefix in prefixes)
