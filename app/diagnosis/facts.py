@@ -34,7 +34,8 @@ _GPU_NAME = re.compile(
     rb"MI\d{3}X?|Ascend ?\d+\w*)(?:[- ](?:SXM\d?|PCIE|NVL|PCIe|\d+GB))*)\b"
 )
 _OOM_MEMORY = re.compile(
-    r"total capacity of ([\d.]+) ([GM]iB).*?of which ([\d.]+) ([GMK]iB) is free(?:.*?([\d.]+) ([GM]iB) is allocated by PyTorch)?"
+    r"total capacity of ([\d.]+) ([GM]iB).*?of which ([\d.]+) ([GMK]iB) is free"
+    r"(?:.*?([\d.]+) ([GM]iB) is allocated by PyTorch)?"
 )
 _TRIED_ALLOCATE = re.compile(r"Tried to allocate ([\d.]+) ([GMK]iB)")
 _RANK_PREFIX = re.compile(rb"\[(?:rank|default)(\d+)\]")

@@ -17,6 +17,9 @@ PATTERN_TIMEOUT_SECONDS = 0.5
 MAX_TIMEOUTS_PER_PATTERN = 3
 MAX_HITS_PER_SIGNATURE = 20
 MAX_LINE_TEXT = 2000
+_BASE_FLAGS = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_ALLOWEMPTY
+# Constructs Hyperscan only screens approximately (prefilter mode): lookaround, backreferences, atomic groups.
+_LIKELY_UNSUPPORTED = regex.compile(r"\(\?<?[=!]|\(\?>|\\[1-9]|\(\?P=|\\g<")
 CONTEXT_BYTES = 6000
 
 
@@ -71,21 +74,32 @@ class Matcher:
         self._screened_ids: list[int] = []
         for signature_index, signature in enumerate(self.signatures):
             for source, compiled in zip(signature.spec.patterns, signature.compiled, strict=True):
-                pattern_id = len(self._patterns)
                 self._patterns.append(_Pattern(signature_index, compiled))
-                expression = source.encode("utf-8")
-                flag = _hyperscan_flags(expression)
-                if flag is None:
-                    self._unscreened.append(pattern_id)
-                    logger.info("pattern of %s is not screened by Hyperscan: %s", signature.id, source)
-                    continue
-                expressions.append(expression)
-                flags.append(flag)
-                self._screened_ids.append(pattern_id)
+                expressions.append(source.encode("utf-8"))
+                flags.append(_BASE_FLAGS | (hyperscan.HS_FLAG_PREFILTER if _LIKELY_UNSUPPORTED.search(source) else 0))
         self._database: hyperscan.Database | None = None
         if expressions:
-            self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            self._database.compile(expressions=expressions, ids=list(range(len(expressions))), flags=flags)
+            try:
+                self._database = _compile(expressions, flags, list(range(len(expressions))))
+                self._screened_ids = list(range(len(expressions)))
+            except hyperscan.error:
+                self._database = self._compile_screenable(expressions)
+
+    def _compile_screenable(self, expressions: list[bytes]) -> hyperscan.Database | None:
+        """Slow path: find, pattern by pattern, how Hyperscan can screen each; the rest are always confirmed."""
+        screenable: list[tuple[int, bytes, int]] = []
+        for pattern_id, expression in enumerate(expressions):
+            flag = _hyperscan_flags(expression)
+            if flag is None:
+                self._unscreened.append(pattern_id)
+                logger.info("pattern %r is not screened by Hyperscan", expression)
+            else:
+                screenable.append((pattern_id, expression, flag))
+        self._screened_ids = [pattern_id for pattern_id, _, _ in screenable]
+        if not screenable:
+            return None
+        return _compile([item[1] for item in screenable], [item[2] for item in screenable],
+                        list(range(len(screenable))))
 
     def scan(self, block: LineBlock, data: bytes, state: ScanState) -> None:
         """Find every signature line in one block (data is the block with ANSI codes removed)."""
@@ -135,12 +149,17 @@ class Matcher:
         state.counts[signature.id] = counted
 
 
+def _compile(expressions: list[bytes], flags: list[int], ids: list[int]) -> hyperscan.Database:
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(expressions=expressions, ids=ids, flags=flags)
+    return database
+
+
 def _hyperscan_flags(expression: bytes) -> int | None:
     """Flags under which Hyperscan can screen this pattern: exact, prefilter, or None when it cannot."""
-    base = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_ALLOWEMPTY
-    for flags in (base, base | hyperscan.HS_FLAG_PREFILTER):
+    for flags in (_BASE_FLAGS, _BASE_FLAGS | hyperscan.HS_FLAG_PREFILTER):
         try:
-            hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK).compile(expressions=[expression], flags=[flags])
+            _compile([expression], [flags], [0])
         except hyperscan.error:
             continue
         return flags

@@ -15,9 +15,12 @@ _NUMBER = rb"(nan|-?inf|[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
 _STEP_PATTERNS: list[tuple[str, re.Pattern[bytes]]] = [
     ("swift", re.compile(rb"'global_step/max_steps':\s*'(\d+)/(\d+)'")),
     ("megatron", re.compile(rb"\biteration\s+(\d+)\s*/\s*(\d+)\s*\|")),
-    ("tqdm", re.compile(rb"(?:^|\r)([^\r\n|]{0,60}?)\s*\d{1,3}%\|[^|\r\n]{0,120}\|\s*(\d+)/(\d+)\s*\[", re.M)),
+    ("tqdm", re.compile(rb"(?:^|\r)([^\r\n|]{0,60}?)\s*\d{1,3}%\|[^|\r\n]{0,120}\|\s*(\d+)/(\d+)\s*\[",
+                        re.M)),
     ("deepspeed", re.compile(rb"\bstep=(\d+), skipped=\d+()")),
-    ("generic", re.compile(rb"(?<![\w/-])(?i:global[_ ]?step|step|iter(?:ation)?)(?![\w-])\s*[=:#]?\s*(\d+)(?:\s*/\s*(\d+))?")),
+    ("generic", re.compile(
+        rb"(?<![\w/-])(?i:global[_ ]?step|step|iter(?:ation)?)(?![\w-])\s*[=:#]?\s*(\d+)(?:\s*/\s*(\d+))?"
+    )),
     ("it", re.compile(rb"^\s*it\s+(\d+)\s*\|()", re.M)),
 ]
 _ANY_PROGRESS = re.compile(b"|".join(b"(?:%s)" % pattern.pattern for _, pattern in _STEP_PATTERNS if _ != "tqdm")

@@ -19,6 +19,7 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 READ_SIZE = 1 << 20
 BLOCK_TARGET = 4 << 20
 MAX_LINE_BYTES = 1 << 20
+ZSTD_SLICE = 2048
 ANSI_ESCAPE = regex.compile(rb"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 BINARY_SAMPLE = 64 * 1024
 _TEXT_CONTROL = set(b"\t\n\r\x0c\x1b\x08")
@@ -114,42 +115,40 @@ def _gunzip(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
 
 
 def _unzstd(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
-    chained = io.BufferedReader(_Prepended(head, stream))  # type: ignore[arg-type]
-    reader = zstandard.ZstdDecompressor().stream_reader(chained, read_across_frames=True)
-    try:
-        while block := reader.read(READ_SIZE):
-            yield block
-    except zstandard.ZstdError as error:
-        raise UnreadableLogError(f"corrupt or truncated zstd data: {error}") from None
-
-
-class _Prepended(io.RawIOBase):
-    """A stream with bytes already read from its start put back in front."""
-
-    def __init__(self, head: bytes, stream: BinaryIO) -> None:
-        self._head = head
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
-        if self._head:
-            size = min(len(buffer), len(self._head))
-            buffer[:size] = self._head[:size]
-            self._head = self._head[size:]
-            return size
-        data = self._stream.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+    """Frame by frame; input is fed in small slices so one slice cannot expand into a huge block."""
+    pending = head
+    while True:
+        decompressor = zstandard.ZstdDecompressor().decompressobj()
+        while not decompressor.eof:
+            data = pending or stream.read(READ_SIZE)
+            pending = b""
+            if not data:
+                raise UnreadableLogError("truncated zstd: the stream ends before its last frame is complete")
+            try:
+                for offset in range(0, len(data), ZSTD_SLICE):
+                    out = decompressor.decompress(data[offset : offset + ZSTD_SLICE])
+                    if out:
+                        yield out
+                    if decompressor.eof:
+                        pending = decompressor.unused_data + data[offset + ZSTD_SLICE :]
+                        break
+            except zstandard.ZstdError as error:
+                raise UnreadableLogError(f"corrupt zstd data: {error}") from None
+        if not pending:
+            pending = stream.read(READ_SIZE)
+        if not pending:
+            return
+        if not pending.startswith(ZSTD_MAGIC[:1]):
+            raise UnreadableLogError("corrupt zstd data after the first frame")
 
 
 def looks_binary(sample: bytes) -> bool:
-    """True when a sample of the log is mostly not text (NUL bytes and control characters)."""
+    """True when a sample is mostly not text: control bytes and invalid UTF-8 (a few are tolerated)."""
     if not sample:
         return False
-    odd = sum(1 for byte in sample if byte < 0x20 and byte not in _TEXT_CONTROL)
-    return odd > len(sample) * 0.3
+    text = sample.decode("utf-8", errors="replace")
+    odd = sum(1 for char in text if char == "\ufffd" or (ord(char) < 0x20 and ord(char) not in _TEXT_CONTROL))
+    return odd > len(text) * 0.2
 
 
 def iter_line_blocks(

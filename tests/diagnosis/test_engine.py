@@ -1,0 +1,150 @@
+"""diagnose() end to end on small synthetic logs: root cause vs cascade, exit codes, loss, unknowns."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+from app.diagnosis.engine import Diagnoser
+
+OOM = (
+    "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 3 has a total capacity of "
+    "79.15 GiB of which 1.20 GiB is free. Including non-PyTorch memory, this process has 77.9 GiB memory in use. "
+    "Of the allocated memory 70.1 GiB is allocated by PyTorch, and 6.2 GiB is reserved by PyTorch but unallocated."
+)
+
+
+def _hf_bars(last: int, total: int) -> list[str]:
+    lines = []
+    for step in range(10, last + 1, 10):
+        lines.append(f" {step * 100 // total}%|##   | {step}/{total} [01:{step % 60:02d}<10:00,  1.10it/s]\r"
+                     f"{{'loss': {2.5 - step / 1000:.4f}, 'grad_norm': 1.2, 'learning_rate': 2e-05, 'epoch': 0.1}}")
+    return lines
+
+
+def _multi_rank_oom_log() -> bytes:
+    lines = [
+        "torchrun --nproc_per_node 4 train.py --per_device_train_batch_size 4 --gradient_accumulation_steps 8 "
+        "--max_length 4096 --bf16 True --output_dir out",
+        "[INFO] world_size=4",
+        *_hf_bars(850, 1900),
+        "[rank3]: Traceback (most recent call last):",
+        '[rank3]:   File "/opt/lib/transformers/trainer.py", line 3518, in training_step',
+        "[rank3]:     self.accelerator.backward(loss)",
+        f"[rank3]: {OOM}",
+        "[rank0]:[E1128 10:00:01.000 ProcessGroupNCCL.cpp:616] [Rank 0] Watchdog caught collective operation timeout: "
+        "WorkNCCL(SeqNum=9012, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, Timeout(ms)=600000) ran for 600012 "
+        "milliseconds before timing out.",
+        "[rank1]:[E1128 10:00:01.000 ProcessGroupNCCL.cpp:616] [Rank 1] Watchdog caught collective operation timeout: "
+        "WorkNCCL(SeqNum=9012, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, Timeout(ms)=600000) ran for 600013 "
+        "milliseconds before timing out.",
+        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: ",
+        "train.py FAILED",
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_first_causal_error_is_the_root_and_the_cascade_its_symptoms(diagnoser: Diagnoser) -> None:
+    diagnosis = diagnoser.diagnose(_multi_rank_oom_log())
+    assert diagnosis.category == "gpu_oom"
+    assert diagnosis.stage == "mid_run"
+    assert diagnosis.step is not None and abs(diagnosis.step - 850) <= 10
+    assert diagnosis.total_steps == 1900
+    assert "nccl_timeout" in {symptom.category for symptom in diagnosis.symptoms}
+    assert all(symptom.line > diagnosis.evidence[0].line for symptom in diagnosis.symptoms)
+    assert diagnosis.run["world_size"] == 4
+    assert diagnosis.run["gpu_memory_gib"] == 79.15
+
+
+def test_oom_remedy_halves_batch_and_doubles_accumulation(diagnoser: Diagnoser) -> None:
+    remedies = {remedy.parameter: remedy for remedy in diagnoser.diagnose(_multi_rank_oom_log()).remedies}
+    assert (remedies["per_device_train_batch_size"].current, remedies["per_device_train_batch_size"].suggested) == (4, 2)
+    assert (remedies["gradient_accumulation_steps"].current, remedies["gradient_accumulation_steps"].suggested) == (8, 16)
+
+
+def test_corrected_command_applies_the_suggested_values(diagnoser: Diagnoser) -> None:
+    command = diagnoser.diagnose(_multi_rank_oom_log()).corrected_command
+    assert command is not None
+    assert "--per_device_train_batch_size 2" in command
+    assert "--gradient_accumulation_steps 16" in command
+
+
+def test_gzip_log_gives_the_same_diagnosis(diagnoser: Diagnoser) -> None:
+    plain = diagnoser.diagnose(_multi_rank_oom_log()).to_dict()
+    packed = diagnoser.diagnose(gzip.compress(_multi_rank_oom_log())).to_dict()
+    assert plain == packed
+
+
+def test_log_that_stops_mid_bar_is_host_oom_with_exit_137(diagnoser: Diagnoser) -> None:
+    log = ("\n".join(_hf_bars(300, 1000)) + "\n").encode()
+    diagnosis = diagnoser.diagnose(log, exit_code=137)
+    assert diagnosis.category == "host_oom"
+    assert diagnosis.stage == "mid_run"
+    assert diagnosis.step == 300
+
+
+def test_log_that_stops_mid_bar_is_preempted_with_exit_143(diagnoser: Diagnoser) -> None:
+    log = ("\n".join(_hf_bars(40, 1000)) + "\n").encode()
+    diagnosis = diagnoser.diagnose(log, exit_code=143)
+    assert diagnosis.category == "preempted"
+    assert diagnosis.stage == "early"
+
+
+def test_log_that_stops_without_exit_code_is_unknown_but_placed(diagnoser: Diagnoser) -> None:
+    diagnosis = diagnoser.diagnose(("\n".join(_hf_bars(400, 1000)) + "\n").encode())
+    assert diagnosis.category == "unknown"
+    assert diagnosis.step == 400
+
+
+def test_loss_spike_read_from_the_loss_lines_is_divergence(diagnoser: Diagnoser) -> None:
+    values = [1.31, 1.27, 1.25, 1.23, 1.24, 57.1, 999.99]
+    lines = [f"step {10 * (index + 1)}/500 | loss {value} | lr 1e-4" for index, value in enumerate(values)]
+    diagnosis = diagnoser.diagnose(("\n".join(lines) + "\n").encode())
+    assert diagnosis.category == "nan_loss"
+    assert diagnosis.stage == "early"
+    assert diagnosis.step == 60
+    assert any(point.loss == 999.99 for point in diagnosis.loss_curve)
+
+
+def test_nan_loss_in_trainer_dicts_is_nan_loss_at_its_step(diagnoser: Diagnoser) -> None:
+    bars = _hf_bars(120, 1000)
+    bars.append(" 13%|##   | 130/1000 [01:10<10:00,  1.10it/s]\r{'loss': nan, 'grad_norm': nan, 'epoch': 0.2}")
+    diagnosis = diagnoser.diagnose(("\n".join(bars) + "\n").encode())
+    assert diagnosis.category == "nan_loss"
+    assert diagnosis.stage == "mid_run"
+    assert diagnosis.step is not None and abs(diagnosis.step - 130) <= 10
+
+
+def test_diagnosis_json_round_trips(diagnoser: Diagnoser) -> None:
+    diagnosis = diagnoser.diagnose(_multi_rank_oom_log())
+    data = json.loads(json.dumps(diagnosis.to_dict()))
+    assert data["category"] == "gpu_oom"
+    assert {"category", "stage", "step", "total_steps", "signature", "title", "summary", "confidence", "evidence",
+            "symptoms", "remedies", "run", "fingerprint"} <= set(data)
+
+
+def test_unknown_failure_quotes_the_last_exception_and_groups_repeats(diagnoser: Diagnoser) -> None:
+    first = diagnoser.diagnose(b"loading\nFrobnicatorError: widget 17 at 0x7f3a2b failed in /data/run1/x.py\n")
+    second = diagnoser.diagnose(b"other\nFrobnicatorError: widget 912 at 0x11ff failed in /srv/run2/y.py\n")
+    other = diagnoser.diagnose(b"FrobnicatorError: the flux capacitor is empty\n")
+    assert first.category == "unknown"
+    assert first.evidence[0].line == 2
+    assert first.evidence[0].text.startswith("FrobnicatorError")
+    assert first.fingerprint == second.fingerprint != other.fingerprint
+
+
+def test_empty_log_is_unknown_not_an_error(diagnoser: Diagnoser) -> None:
+    diagnosis = diagnoser.diagnose(b"")
+    assert diagnosis.category == "unknown"
+    assert diagnosis.stage == "unknown"
+
+
+def test_secrets_in_evidence_are_redacted(diagnoser: Diagnoser) -> None:
+    log = b"HF_TOKEN=hf_abcdefghijklmnopqrstuvwxyzABCDEFGHIJ\nKeyError: 'hf_abcdefghijklmnopqrstuvwxyzABCDEFGHIJ'\n"
+    text = json.dumps(diagnoser.diagnose(log).to_dict())
+    assert "hf_abcdefghij" not in text
+
+
+def test_script_tags_in_log_lines_are_kept_as_text(diagnoser: Diagnoser) -> None:
+    diagnosis = diagnoser.diagnose(b"RuntimeError: <script>alert(1)</script>\n")
+    assert diagnosis.evidence[0].text == "RuntimeError: <script>alert(1)</script>"

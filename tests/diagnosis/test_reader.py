@@ -1,0 +1,90 @@
+"""Reading logs: compression by magic bytes, bounds, odd bytes, and line numbers as submitted."""
+
+from __future__ import annotations
+
+import gzip
+import io
+
+import pytest
+import zstandard
+
+from app.diagnosis.reader import decode_line, iter_decompressed, iter_line_blocks, strip_ansi
+from app.errors import LogTooLargeError, UnreadableLogError
+
+LOG = b"step 1 loss 2.0\nstep 2 loss 1.9\nRuntimeError: boom\n"
+
+
+def _read(source: bytes, *, max_bytes: int = 1 << 30) -> bytes:
+    return b"".join(iter_decompressed(source, max_bytes=max_bytes))
+
+
+def test_plain_gzip_and_zstd_read_the_same() -> None:
+    assert _read(LOG) == LOG
+    assert _read(gzip.compress(LOG)) == LOG
+    assert _read(zstandard.ZstdCompressor().compress(LOG)) == LOG
+
+
+def test_concatenated_gzip_members_are_all_read() -> None:
+    assert _read(gzip.compress(b"a\n") + gzip.compress(b"b\n")) == b"a\nb\n"
+
+
+def test_stream_source_is_read_without_a_path() -> None:
+    assert b"".join(iter_decompressed(io.BytesIO(gzip.compress(LOG)), max_bytes=1 << 20)) == LOG
+
+
+def test_truncated_gzip_is_an_unreadable_log() -> None:
+    with pytest.raises(UnreadableLogError, match="truncated gzip"):
+        _read(gzip.compress(LOG * 100)[:-30])
+
+
+def test_truncated_zstd_is_an_unreadable_log() -> None:
+    data = zstandard.ZstdCompressor().compress(LOG * 1000)
+    with pytest.raises(UnreadableLogError, match="zstd"):
+        _read(data[: len(data) // 2])
+
+
+def test_gzip_bomb_stops_at_the_decompressed_limit() -> None:
+    bomb = gzip.compress(b"\0" * (50 << 20))
+    assert len(bomb) < 100_000
+    with pytest.raises(LogTooLargeError, match="larger than"):
+        _read(bomb, max_bytes=10 << 20)
+
+
+def test_binary_junk_is_rejected() -> None:
+    junk = bytes(range(256)) * 200
+    with pytest.raises(UnreadableLogError, match="binary"):
+        list(iter_line_blocks([junk]))
+
+
+def test_blocks_end_on_line_boundaries_and_count_lines() -> None:
+    data = b"".join(b"line %d\n" % number for number in range(1, 10_001))
+    blocks = list(iter_line_blocks([data[i : i + 777] for i in range(0, len(data), 777)], target=4096))
+    assert len(blocks) > 10
+    assert all(block.data.endswith(b"\n") for block in blocks)
+    for block in blocks:
+        first = block.data.split(b"\n", 1)[0]
+        assert first == b"line %d" % block.first_line
+
+
+def test_overlong_line_is_cut_and_line_numbers_still_match() -> None:
+    data = b"first\n" + b"x" * 3_000_000 + b"\nafter the long line\n"
+    blocks = list(iter_line_blocks([data[i : i + 65536] for i in range(0, len(data), 65536)], max_line=100_000))
+    joined = b"".join(block.data for block in blocks)
+    lines = joined.split(b"\n")
+    assert lines[0] == b"first"
+    assert len(lines[1]) == 100_000
+    assert lines[2] == b"after the long line"
+    assert max(len(block.data) for block in blocks) < 5_000_000
+
+
+def test_missing_final_newline_is_added() -> None:
+    assert b"".join(block.data for block in iter_line_blocks([b"a\nb"])) == b"a\nb\n"
+
+
+def test_decode_line_keeps_the_last_redraw_and_drops_colour() -> None:
+    line = b"  5%|5 | 5/100 [00:01]\r 10%|# | 10/100 [00:02]\r\x1b[31mRuntimeError: x\xff\x1b[0m\r\n"
+    assert decode_line(line) == "RuntimeError: x\ufffd"
+
+
+def test_strip_ansi_keeps_newlines() -> None:
+    assert strip_ansi(b"\x1b[1;31mred\x1b[0m\nplain\n") == b"red\nplain\n"

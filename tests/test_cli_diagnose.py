@@ -1,0 +1,90 @@
+"""`trainwreck diagnose` and `trainwreck eval` as a user runs them: a real subprocess."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+OOM_LOG = (
+    b"{'loss': 1.9, 'grad_norm': 0.4, 'learning_rate': 1e-05, 'epoch': 0.5}\n"
+    b"torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 MiB. GPU 0 has a total capacity of "
+    b"23.65 GiB of which 3.06 MiB is free.\n"
+)
+
+
+def _trainwreck(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], input=stdin, capture_output=True, timeout=120, env=env, check=False
+    )
+
+
+def test_diagnose_prints_a_report(tmp_path: Path) -> None:
+    log = tmp_path / "crash.log"
+    log.write_bytes(OOM_LOG)
+    result = _trainwreck("diagnose", str(log))
+    assert result.returncode == 0, result.stderr
+    assert b"gpu_oom" in result.stdout
+    assert b"Evidence" in result.stdout
+
+
+def test_diagnose_json_from_gzip_on_stdin() -> None:
+    result = _trainwreck("diagnose", "-", "--json", stdin=gzip.compress(OOM_LOG))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["category"] == "gpu_oom"
+
+
+def test_diagnose_unknown_log_still_exits_zero(tmp_path: Path) -> None:
+    log = tmp_path / "quiet.log"
+    log.write_bytes(b"all good so far\n")
+    result = _trainwreck("diagnose", str(log), "--json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["category"] == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (gzip.compress(b"x" * 100_000)[:-20], b"truncated gzip"),
+        (bytes(range(256)) * 100, b"binary"),
+    ],
+)
+def test_unreadable_input_is_one_line_on_stderr_and_exit_2(tmp_path: Path, content: bytes, message: bytes) -> None:
+    log = tmp_path / "bad.log"
+    log.write_bytes(content)
+    result = _trainwreck("diagnose", str(log))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stderr.count(b"\n") == 1
+    assert b"Traceback" not in result.stderr
+
+
+def test_missing_file_and_bad_usage_exit_2() -> None:
+    missing = _trainwreck("diagnose", "/nonexistent/crash.log")
+    assert missing.returncode == 2 and missing.stderr.startswith(b"trainwreck: ")
+    usage = _trainwreck("diagnose", "x.log", "--exit-code", "nine")
+    assert usage.returncode == 2 and usage.stderr.count(b"\n") == 1
+
+
+def test_exit_code_option_is_evidence(tmp_path: Path) -> None:
+    log = tmp_path / "stopped.log"
+    log.write_bytes(b"".join(b" %d%%|#  | %d/1000 [00:01<00:10, 9.0it/s]\n" % (n // 10, n) for n in range(10, 300, 10)))
+    result = _trainwreck("diagnose", str(log), "--json", "--exit-code", "137")
+    assert json.loads(result.stdout)["category"] == "host_oom"
+
+
+def test_eval_prints_accuracy_and_misses(tmp_path: Path) -> None:
+    (tmp_path / "a.log").write_bytes(OOM_LOG)
+    (tmp_path / "labels.jsonl").write_text(
+        json.dumps({"id": "a", "file": "a.log", "category": "gpu_oom", "stage": "mid_run", "step": None,
+                    "remedy_params": ["per_device_train_batch_size"]}) + "\n"
+    )
+    result = _trainwreck("eval", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert b"category  100.0%" in result.stdout
