@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -166,7 +166,12 @@ def filter_conditions(filters: DiagnosisFilters) -> list[ColumnElement[bool]]:
 
 
 def claim_for_rediagnosis(
-    session: Session, *, diagnosed_before: datetime, received_since: datetime | None, limit: int
+    session: Session,
+    *,
+    diagnosed_before: datetime,
+    received_since: datetime | None,
+    limit: int,
+    exclude: Collection[int] = (),
 ) -> Sequence[DiagnosisRecord]:
     """A batch of diagnoses last produced before `diagnosed_before`; on PostgreSQL locked, skipping rows
     another worker holds, so several replicas can share one re-diagnosis run."""
@@ -178,6 +183,8 @@ def claim_for_rediagnosis(
     )
     if received_since is not None:
         statement = statement.where(DiagnosisRecord.received_at >= received_since)
+    if exclude:
+        statement = statement.where(DiagnosisRecord.id.not_in(list(exclude)))
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(skip_locked=True, of=DiagnosisRecord)
     return session.scalars(statement).all()

@@ -1,0 +1,40 @@
+"""FastAPI dependencies shared by the API and the web pages: settings, diagnoser, session, team scope."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.config import Settings
+from app.diagnosis.engine import Diagnoser
+from app.services.auth import TOKEN_COOKIE, TeamScope, bearer_token, resolve_scope
+from app.store.session import SessionDep
+
+__all__ = ["DiagnoserDep", "SessionDep", "SettingsDep", "TeamScopeDep", "current_team_scope"]
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    return request.app.state.settings
+
+
+def get_diagnoser(request: Request) -> Diagnoser:
+    """The diagnoser built at startup (signatures compiled once)."""
+    return request.app.state.diagnoser
+
+
+def current_team_scope(request: Request) -> TeamScope:
+    """Which teams this request may see: from `Authorization: Bearer`, else the `trainwreck_token` cookie.
+
+    Raises AuthenticationError (401) when a token is needed and missing or invalid. Uses a short
+    session of its own, so no database connection is held while an upload streams in.
+    """
+    token = bearer_token(request.headers.get("authorization")) or request.cookies.get(TOKEN_COOKIE)
+    with request.app.state.session_factory() as session:
+        return resolve_scope(session, token=token, settings=request.app.state.settings)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DiagnoserDep = Annotated[Diagnoser, Depends(get_diagnoser)]
+TeamScopeDep = Annotated[TeamScope, Depends(current_team_scope)]

@@ -1,0 +1,204 @@
+"""Routes of /api/v1/diagnoses: upload a log, list, read one, read its log, re-diagnose."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import anyio
+import anyio.to_thread
+from fastapi import APIRouter, Query, Request, Response
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import State
+
+from app.api.deps import SessionDep, SettingsDep, TeamScopeDep
+from app.api.queries import ListQuery
+from app.api.schemas import (
+    CreatedDiagnosisOut,
+    DiagnosisOut,
+    DiagnosisPage,
+    DiagnosisSummary,
+    ErrorOut,
+    FailureGroupOut,
+    FailureGroupPage,
+    UploadMetadata,
+)
+from app.api.uploads import UPLOAD_REQUEST_BODY, SpooledUpload, spooled_upload
+from app.errors import DiagnosisTimeoutError, ForbiddenError, NotFoundError
+from app.services.auth import TeamScope
+from app.services.ingest import DEFAULT_TEAM, IngestMeta, ingest_and_commit
+from app.services.rediagnose import rediagnose_one
+from app.store.log_blobs import iter_log
+from app.store.models import DiagnosisRecord
+from app.store.repositories import diagnoses
+
+router = APIRouter(prefix="/diagnoses", tags=["diagnoses"])
+
+ResultT = TypeVar("ResultT")
+DiagnosisId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+HARD_CAP_GRACE_SECONDS = 30.0
+ERRORS = {status: {"model": ErrorOut} for status in (400, 401, 403, 404, 413, 415, 422, 503)}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CreatedDiagnosisOut,
+    responses={200: {"model": CreatedDiagnosisOut, "description": "This team had already sent the same log"}} | ERRORS,
+    openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
+    summary="Diagnose and store a log",
+)
+async def create_diagnosis(
+    request: Request, response: Response, metadata: Annotated[UploadMetadata, Query()], scope: TeamScopeDep
+) -> CreatedDiagnosisOut:
+    """201 with the new diagnosis; 200 with the existing one (`created: false`) when the same log is sent again."""
+    state = request.app.state
+    async with spooled_upload(
+        request,
+        max_bytes=state.settings.max_upload_bytes,
+        max_decompressed_bytes=state.settings.max_decompressed_bytes,
+    ) as upload:
+        meta = _ingest_meta(metadata, upload, scope)
+        answer = await _off_loop(state, partial(_ingest, state, upload.path, meta))
+    response.status_code = 201 if answer.created else 200
+    return answer
+
+
+@router.get("", response_model=DiagnosisPage | FailureGroupPage, responses=ERRORS, summary="List diagnoses")
+def list_diagnoses(
+    session: SessionDep, scope: TeamScopeDep, settings: SettingsDep, query: Annotated[ListQuery, Query()]
+) -> DiagnosisPage | FailureGroupPage:
+    """Newest first; with `group_by=fingerprint`, one entry per failure kind, most recently seen first."""
+    filters = query.filters(scope)
+    limit, offset = query.limit, query.offset
+    if query.group_by == "fingerprint":
+        groups = diagnoses.list_failure_groups(session, filters, limit=limit, offset=offset)
+        return FailureGroupPage(
+            groups=[
+                FailureGroupOut.from_group(
+                    matching=group.matching, latest=group.latest, kind=group.kind, public_url=settings.public_url
+                )
+                for group in groups.items
+            ],
+            total=groups.total,
+            limit=limit,
+            offset=offset,
+        )
+    page = diagnoses.list_diagnoses(session, filters, limit=limit, offset=offset)
+    return DiagnosisPage(
+        items=[DiagnosisSummary.from_record(record, public_url=settings.public_url) for record in page.items],
+        total=page.total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/{diagnosis_id}", response_model=DiagnosisOut, responses=ERRORS, summary="One diagnosis")
+def get_diagnosis(
+    diagnosis_id: DiagnosisId, session: SessionDep, scope: TeamScopeDep, settings: SettingsDep
+) -> DiagnosisOut:
+    """The diagnosis and its job metadata; 404 also for another team's diagnosis."""
+    return DiagnosisOut.from_record(_visible(session, diagnosis_id, scope), public_url=settings.public_url)
+
+
+@router.get(
+    "/{diagnosis_id}/log",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}} | ERRORS,
+    summary="The stored log, secrets redacted",
+)
+def get_log(diagnosis_id: DiagnosisId, request: Request, session: SessionDep, scope: TeamScopeDep) -> StreamingResponse:
+    """The log as it was submitted, decompressed, with secrets replaced by [REDACTED:kind]."""
+    record = _visible(session, diagnosis_id, scope)
+    return StreamingResponse(
+        _stream_log(request.app.state.session_factory, record.id),
+        media_type="text/plain; charset=utf-8",
+        headers={
+            "Content-Disposition": f'inline; filename="diagnosis-{record.id}.log"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@router.post(
+    "/{diagnosis_id}/rediagnose", response_model=DiagnosisOut, responses=ERRORS, summary="Diagnose the stored log again"
+)
+async def rediagnose(diagnosis_id: DiagnosisId, request: Request, scope: TeamScopeDep) -> DiagnosisOut:
+    """Run the stored log through the current signatures; the answer names their version."""
+    state = request.app.state
+    return await _off_loop(state, partial(_rediagnose, state, diagnosis_id, scope))
+
+
+def _visible(session: Session, diagnosis_id: int, scope: TeamScope) -> DiagnosisRecord:
+    record = diagnoses.get_diagnosis(session, diagnosis_id, visible_team=scope.team)
+    if record is None:
+        raise NotFoundError(f"no diagnosis {diagnosis_id}")
+    return record
+
+
+def _ingest_meta(metadata: UploadMetadata, upload: SpooledUpload, scope: TeamScope) -> IngestMeta:
+    """Query parameters and form fields together (form fields win), checked, in the caller's team."""
+    try:
+        merged = UploadMetadata.model_validate({**metadata.model_dump(exclude_none=True), **upload.fields})
+    except ValidationError as error:
+        raise RequestValidationError(error.errors(include_url=False, include_context=False)) from None
+    if scope.team is not None and merged.team not in (None, scope.team):
+        raise ForbiddenError(f"this token belongs to team {scope.team!r}; it cannot send logs for {merged.team!r}")
+    return IngestMeta(
+        team=merged.team or scope.team or DEFAULT_TEAM,
+        job_id=merged.job_id,
+        project=merged.project,
+        cluster=merged.cluster,
+        user=merged.user,
+        exit_code=merged.exit_code,
+        filename=upload.filename,
+        source="api",
+    )
+
+
+def _ingest(state: State, log_path: Path, meta: IngestMeta) -> CreatedDiagnosisOut:
+    result = ingest_and_commit(
+        state.session_factory,
+        log_path=log_path,
+        meta=meta,
+        diagnoser=state.diagnoser,
+        settings=state.settings,
+        listeners=state.ingest_listeners,
+    )
+    with state.session_factory() as session:
+        record = diagnoses.get_diagnosis(session, result.diagnosis_id, visible_team=None)
+        assert record is not None, "the diagnosis was just committed"
+        return CreatedDiagnosisOut.from_record(record, public_url=state.settings.public_url, created=result.created)
+
+
+def _rediagnose(state: State, diagnosis_id: int, scope: TeamScope) -> DiagnosisOut:
+    with state.session_factory.begin() as session:
+        record = rediagnose_one(
+            session, diagnosis_id, visible_team=scope.team, diagnoser=state.diagnoser, settings=state.settings
+        )
+        return DiagnosisOut.from_record(record, public_url=state.settings.public_url)
+
+
+async def _off_loop(state: State, work: Callable[[], ResultT]) -> ResultT:
+    """Run diagnosis work in a worker thread, at most max_concurrent_diagnoses at once, with a hard time cap.
+
+    The work checks its own deadline (Settings.diagnose_timeout_seconds) and stops; this cap, a little
+    later, answers 503 even if the work is stuck where it cannot check.
+    """
+    cap = state.settings.diagnose_timeout_seconds + HARD_CAP_GRACE_SECONDS
+    try:
+        with anyio.fail_after(cap):
+            return await anyio.to_thread.run_sync(work, limiter=state.diagnose_limiter, abandon_on_cancel=True)
+    except TimeoutError:
+        raise DiagnosisTimeoutError(f"no diagnosis within {cap:g} seconds; try again later") from None
+
+
+def _stream_log(session_factory: sessionmaker[Session], diagnosis_id: int) -> Iterator[bytes]:
+    with session_factory() as session:
+        yield from iter_log(session, diagnosis_id)

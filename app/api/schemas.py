@@ -1,0 +1,238 @@
+"""The API's request and response bodies (their JSON Schema is the OpenAPI at /docs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.services.teams import TEAM_NAME_PATTERN
+from app.store.models import DiagnosisRecord, FailureKind
+
+Stage = Literal["load", "early", "mid_run", "checkpoint", "unknown"]
+
+
+class UploadMetadata(BaseModel):
+    """Metadata of an uploaded log, as query parameters or multipart form fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    team: str | None = Field(default=None, pattern=TEAM_NAME_PATTERN, description="Defaults to the token's team.")
+    job_id: str | None = Field(default=None, min_length=1, max_length=200)
+    project: str | None = Field(default=None, min_length=1, max_length=200)
+    cluster: str | None = Field(default=None, min_length=1, max_length=200)
+    user: str | None = Field(default=None, min_length=1, max_length=200)
+    exit_code: int | None = Field(default=None, ge=-(2**31), lt=2**31, description="The job's exit status.")
+
+
+class Evidence(BaseModel):
+    line: int = Field(description="1-based line number in the submitted log")
+    text: str
+
+
+class Symptom(BaseModel):
+    signature: str
+    category: str
+    line: int
+
+
+class Remedy(BaseModel):
+    parameter: str
+    current: Any = None
+    suggested: Any = None
+    why: str
+
+
+class LossPoint(BaseModel):
+    step: int
+    loss: float | str = Field(description="a number, or 'nan' / 'inf' / '-inf'")
+
+
+class DiagnosisBody(BaseModel):
+    """The contract's diagnosis JSON (fields the engine adds later pass through)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    category: str
+    stage: Stage
+    step: int | None
+    total_steps: int | None
+    signature: str | None
+    title: str
+    summary: str
+    confidence: float
+    evidence: list[Evidence]
+    symptoms: list[Symptom]
+    remedies: list[Remedy]
+    run: dict[str, Any]
+    fingerprint: str
+    corrected_command: str | None = None
+    loss_curve: list[LossPoint] = []
+    signature_set_version: str = ""
+    lines_read: int = 0
+    bytes_read: int = 0
+
+
+class JobMetadata(BaseModel):
+    """Who sent the log, about which job, and when."""
+
+    id: int
+    url: str = Field(description="The diagnosis page for people")
+    team: str
+    job_id: str | None
+    project: str | None
+    cluster: str | None
+    user: str | None
+    exit_code: int | None
+    filename: str | None
+    source: str
+    received_at: datetime
+    diagnosed_at: datetime
+    log_bytes: int = Field(description="Size of the submitted log, decompressed")
+
+
+class DiagnosisOut(DiagnosisBody, JobMetadata):
+    """One stored diagnosis: the diagnosis JSON and the job's metadata side by side."""
+
+    @classmethod
+    def from_record(cls, record: DiagnosisRecord, *, public_url: str, **extra: Any) -> Self:
+        """The answer for a stored diagnosis."""
+        return cls(
+            **record.result,
+            id=record.id,
+            url=diagnosis_url(public_url, record.id),
+            team=record.team.name,
+            job_id=record.job_id,
+            project=record.project,
+            cluster=record.cluster,
+            user=record.user,
+            exit_code=record.exit_code,
+            filename=record.filename,
+            source=record.source,
+            received_at=record.received_at,
+            diagnosed_at=record.diagnosed_at,
+            log_bytes=record.log_bytes,
+            **extra,
+        )
+
+
+class CreatedDiagnosisOut(DiagnosisOut):
+    created: bool = Field(description="False when this team had already sent the same log (answered 200)")
+
+
+class DiagnosisSummary(BaseModel):
+    """One line of the diagnosis list."""
+
+    id: int
+    url: str
+    team: str
+    job_id: str | None
+    project: str | None
+    cluster: str | None
+    user: str | None
+    exit_code: int | None
+    received_at: datetime
+    category: str
+    stage: str
+    step: int | None
+    total_steps: int | None
+    signature: str | None
+    title: str
+    confidence: float
+    fingerprint: str
+
+    @classmethod
+    def from_record(cls, record: DiagnosisRecord, *, public_url: str) -> DiagnosisSummary:
+        """The list line of a stored diagnosis."""
+        return cls(
+            id=record.id,
+            url=diagnosis_url(public_url, record.id),
+            team=record.team.name,
+            job_id=record.job_id,
+            project=record.project,
+            cluster=record.cluster,
+            user=record.user,
+            exit_code=record.exit_code,
+            received_at=record.received_at,
+            category=record.category,
+            stage=record.stage,
+            step=record.step,
+            total_steps=record.total_steps,
+            signature=record.signature,
+            title=record.title,
+            confidence=record.confidence,
+            fingerprint=record.fingerprint,
+        )
+
+
+class DiagnosisPage(BaseModel):
+    items: list[DiagnosisSummary]
+    total: int = Field(description="Diagnoses matching the filters, on every page")
+    limit: int
+    offset: int
+
+
+class FailureGroupOut(BaseModel):
+    """Diagnoses of one team with the same fingerprint: one failure kind."""
+
+    team: str
+    fingerprint: str
+    category: str
+    title: str
+    matching: int = Field(description="Diagnoses of this kind that match the filters")
+    count: int = Field(description="Diagnoses of this kind, ever")
+    first_seen: datetime
+    last_seen: datetime
+    latest: DiagnosisSummary
+
+    @classmethod
+    def from_group(
+        cls, *, matching: int, latest: DiagnosisRecord, kind: FailureKind | None, public_url: str
+    ) -> FailureGroupOut:
+        """One failure kind; all-time figures from `kind` (falling back to the newest diagnosis)."""
+        return cls(
+            team=latest.team.name,
+            fingerprint=latest.fingerprint,
+            category=latest.category,
+            title=latest.title,
+            matching=matching,
+            count=kind.count if kind else matching,
+            first_seen=kind.first_seen if kind else latest.received_at,
+            last_seen=kind.last_seen if kind else latest.received_at,
+            latest=DiagnosisSummary.from_record(latest, public_url=public_url),
+        )
+
+
+class FailureGroupPage(BaseModel):
+    groups: list[FailureGroupOut]
+    total: int = Field(description="Failure kinds matching the filters, on every page")
+    limit: int
+    offset: int
+
+
+class StatsGroup(BaseModel):
+    key: str
+    count: int
+
+
+class StatsOut(BaseModel):
+    group_by: Literal["category", "stage", "team", "day"]
+    total: int
+    groups: list[StatsGroup]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """The one shape of every error answer."""
+
+    error: ErrorDetail
+
+
+def diagnosis_url(public_url: str, diagnosis_id: int) -> str:
+    """The page of a diagnosis, for people."""
+    return f"{public_url.rstrip('/')}/diagnoses/{diagnosis_id}"

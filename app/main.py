@@ -1,0 +1,68 @@
+"""The service: create_app() builds the FastAPI app; its lifespan builds the engine, sessions and diagnoser."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+
+from app import __version__
+from app.api import api_router
+from app.api.errors import install_error_handlers
+from app.api.health import router as health_router
+from app.api.metrics import Metrics, RequestMetricsMiddleware
+from app.api.metrics import router as metrics_router
+from app.config import Settings
+from app.diagnosis.engine import Diagnoser
+from app.diagnosis.signatures import load_signature_set
+from app.services.listeners import IngestListeners
+from app.store.session import create_db_engine, create_session_factory
+from app.web.routes import install_web_pages
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Build what requests share (engine, session factory, diagnoser, worker limiter); dispose at shutdown."""
+    settings: Settings = app.state.settings
+    engine = create_db_engine(settings.sqlalchemy_url)
+    app.state.engine = engine
+    app.state.session_factory = create_session_factory(engine)
+    if app.state.diagnoser is None:
+        app.state.diagnoser = Diagnoser(
+            load_signature_set(settings.signature_dirs), max_decompressed_bytes=settings.max_decompressed_bytes
+        )
+    app.state.diagnose_limiter = anyio.CapacityLimiter(settings.max_concurrent_diagnoses)
+    try:
+        yield
+    finally:
+        engine.dispose()
+
+
+def create_app(settings: Settings | None = None, *, diagnoser: Diagnoser | None = None) -> FastAPI:
+    """The trainwreck service: JSON API, web pages, Slack routes, /healthz and /metrics.
+
+    `diagnoser` is built from the settings at startup unless given (tests share one).
+    `app.state.ingest_listeners` (IngestListeners) is called with every new, committed diagnosis;
+    add a callback there to act on them (metrics are one such listener).
+    """
+    app = FastAPI(
+        title="trainwreck",
+        version=__version__,
+        summary="What killed your training run, where it died, and which parameters to change.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings or Settings()
+    app.state.diagnoser = diagnoser
+    app.state.metrics = Metrics()
+    app.state.ingest_listeners = IngestListeners()
+    app.state.ingest_listeners.add(app.state.metrics.observe_new_diagnosis)
+    install_error_handlers(app)
+    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
+    app.include_router(health_router)
+    app.include_router(metrics_router)
+    app.include_router(api_router)
+    # Web pages (app.web) and the Slack app (app.slack) mount their routers here.
+    install_web_pages(app)
+    return app

@@ -1,0 +1,142 @@
+"""Diagnose a log and store it: the one path the API, the Slack bot and `trainwreck run` all use."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.diagnosis.engine import Diagnoser
+from app.diagnosis.model import Diagnosis
+from app.diagnosis.reader import iter_decompressed
+from app.services.deadline import Deadline
+from app.services.log_chunks import log_digest, redacted_chunks
+from app.store.log_blobs import write_log
+from app.store.models import DiagnosisRecord
+from app.store.repositories import diagnoses, failure_kinds, teams
+from app.store.types import utc_now
+
+if TYPE_CHECKING:
+    from app.services.listeners import IngestListeners
+
+DEFAULT_TEAM = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestMeta:
+    """Who sent a log and about which job; every field but `team` is optional."""
+
+    team: str = DEFAULT_TEAM
+    job_id: str | None = None
+    project: str | None = None
+    cluster: str | None = None
+    user: str | None = None
+    exit_code: int | None = None
+    filename: str | None = None
+    source: str = "api"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """The stored diagnosis; `created` is False when the team had already sent this very log."""
+
+    diagnosis_id: int
+    created: bool
+    diagnosis: Diagnosis
+    meta: IngestMeta
+    log_bytes: int = 0
+    diagnose_seconds: float = 0.0
+
+
+def ingest_log(
+    session: Session, *, log_path: Path, meta: IngestMeta, diagnoser: Diagnoser, settings: Settings
+) -> IngestResult:
+    """Diagnose the log at `log_path` and add the diagnosis, the redacted log and its failure kind.
+
+    Flushes, never commits: the caller's transaction makes it all-or-nothing. The same log (same
+    decompressed bytes) from the same team returns the existing diagnosis, also when two copies race.
+    Raises UnreadableLogError, LogTooLargeError or DiagnosisTimeoutError (past
+    settings.diagnose_timeout_seconds for the whole ingest); the transaction then holds nothing to keep.
+    """
+    deadline = Deadline(settings.diagnose_timeout_seconds)
+    digest = log_digest(deadline.watch(_decompressed(log_path, settings)))
+    existing = diagnoses.find_by_content(session, team_name=meta.team, content_sha256=digest.sha256)
+    if existing is not None:
+        return _existing(existing, meta)
+    started = time.monotonic()
+    diagnosis = diagnoser.diagnose(log_path, exit_code=meta.exit_code, progress=deadline.check)
+    diagnose_seconds = time.monotonic() - started
+    team = teams.ensure_team(session, meta.team)
+    now = utc_now()
+    diagnosis_id = diagnoses.insert_if_new(
+        session,
+        {
+            "team_id": team.id,
+            "job_id": meta.job_id,
+            "project": meta.project,
+            "cluster": meta.cluster,
+            "user": meta.user,
+            "exit_code": meta.exit_code,
+            "filename": meta.filename,
+            "source": meta.source,
+            "received_at": now,
+            "diagnosed_at": now,
+            "content_sha256": digest.sha256,
+            "log_bytes": digest.size,
+            **diagnoses.result_columns(diagnosis, job_id=meta.job_id),
+        },
+    )
+    if diagnosis_id is None:
+        raced = diagnoses.find_by_content(session, team_name=meta.team, content_sha256=digest.sha256)
+        assert raced is not None, "the insert conflicted, so the other row exists"
+        return _existing(raced, meta)
+    write_log(session, diagnosis_id, redacted_chunks(deadline.watch(_decompressed(log_path, settings))))
+    failure_kinds.record_occurrence(session, team_id=team.id, fingerprint=diagnosis.fingerprint, seen_at=now)
+    session.flush()
+    return IngestResult(
+        diagnosis_id=diagnosis_id,
+        created=True,
+        diagnosis=diagnosis,
+        meta=meta,
+        log_bytes=digest.size,
+        diagnose_seconds=diagnose_seconds,
+    )
+
+
+def ingest_and_commit(
+    session_factory: sessionmaker[Session],
+    *,
+    log_path: Path,
+    meta: IngestMeta,
+    diagnoser: Diagnoser,
+    settings: Settings,
+    listeners: IngestListeners | None = None,
+) -> IngestResult:
+    """ingest_log in its own transaction, committed; then tell the listeners about a new diagnosis.
+
+    What a background task (the Slack bot) or a worker thread (the API) calls.
+    """
+    with session_factory.begin() as session:
+        result = ingest_log(session, log_path=log_path, meta=meta, diagnoser=diagnoser, settings=settings)
+    if result.created and listeners is not None:
+        listeners.notify(result)
+    return result
+
+
+def _existing(record: DiagnosisRecord, meta: IngestMeta) -> IngestResult:
+    return IngestResult(
+        diagnosis_id=record.id,
+        created=False,
+        diagnosis=Diagnosis.from_dict(record.result),
+        meta=meta,
+        log_bytes=record.log_bytes,
+    )
+
+
+def _decompressed(log_path: Path, settings: Settings) -> Iterator[bytes]:
+    return iter_decompressed(log_path, max_bytes=settings.max_decompressed_bytes)
