@@ -1,0 +1,155 @@
+"""`trainwreck run` wrapping real training-like programs, as a job script would use it."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import signal
+import subprocess
+import termios
+import time
+from collections.abc import Callable
+
+import pytest
+from client_harness import TrainwreckCommand
+
+Program = Callable[[str], list[str]]
+
+
+def test_a_failing_run_passes_output_through_keeps_the_log_and_prints_the_report(
+    trainwreck: TrainwreckCommand, program: Program
+) -> None:
+    result = trainwreck.run("run", "--job-id", "4242", "--", *program("oom_after_progress"))
+
+    assert result.returncode == 1
+    assert b"per_device_train_batch_size=4" in result.stdout
+    assert b"\rTrain:  20%|##        | 2/10" in result.stderr
+    [log] = trainwreck.run_logs()
+    assert log.name.endswith("-4242.log")
+    logged = log.read_bytes()
+    assert logged.startswith(b"[INFO:swift] args: per_device_train_batch_size=4")
+    assert b"\rTrain:  10%|#         | 1/10 [00:01<00:09]\rTrain:  20%" in logged
+    assert logged.endswith(b"79.15 GiB of which 1.02 GiB is free.\n")
+    assert b"[gpu_oom]" in result.stderr
+    assert b"per_device_train_batch_size 4 \xe2\x86\x92 2" in result.stderr
+    assert result.stderr.endswith(f"trainwreck: log kept at {log}\n".encode())
+
+
+def test_a_successful_run_keeps_the_log_of_both_streams_and_prints_no_report(
+    trainwreck: TrainwreckCommand, program: Program
+) -> None:
+    result = trainwreck.run("run", "--", *program("succeeds"))
+
+    assert result.returncode == 0
+    assert result.stdout == b"step 1/2 loss 1.0\nstep 2/2 loss 0.5\nsaved model to output/\n"
+    assert result.stderr.startswith(b"warning: nothing to worry about\n")
+    [log] = trainwreck.run_logs()
+    assert sorted(log.read_bytes().splitlines()) == sorted(
+        (result.stdout + b"warning: nothing to worry about\n").splitlines()
+    )
+    assert b"Where:" not in result.stderr
+    assert log.name.endswith("-python3-succeeds.log") or "-python" in log.name
+
+
+def test_the_exit_status_is_the_commands_own(trainwreck: TrainwreckCommand, program: Program) -> None:
+    result = trainwreck.run("run", "--", *program("reports_terminal"))
+
+    assert result.returncode == 3
+    assert b"stdout tty: False, stderr tty: False" in result.stdout
+
+
+@pytest.mark.parametrize(("signum", "exit_status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_to_trainwreck_reaches_the_command_and_sets_the_exit_status_like_a_shell(
+    trainwreck: TrainwreckCommand, program: Program, signum: int, exit_status: int
+) -> None:
+    process = trainwreck.start(
+        "run", "--", *program("waits_for_signal"), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == b"ready\n"
+
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == exit_status
+    [log] = trainwreck.run_logs()
+    assert log.read_bytes().startswith(b"ready\n")
+    assert b"finished without being stopped" not in log.read_bytes()
+    assert f"trainwreck: log kept at {log}".encode() in stderr
+
+
+def test_a_command_that_does_not_exist_exits_127_with_the_reason_in_the_log(trainwreck: TrainwreckCommand) -> None:
+    result = trainwreck.run("run", "--", "no-such-training-command")
+
+    assert result.returncode == 127
+    assert b"cannot run no-such-training-command: No such file or directory" in result.stderr
+    [log] = trainwreck.run_logs()
+    assert b"no-such-training-command" in log.read_bytes()
+
+
+def test_run_without_a_command_is_a_usage_error(trainwreck: TrainwreckCommand) -> None:
+    result = trainwreck.run("run", "--team", "vision")
+
+    assert result.returncode == 2
+    assert b"no command to run" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("keys", "exit_status", "expected_output"),
+    [(b"hello\n", 3, b"read: hello\n"), (b"\x03", 130, b"KeyboardInterrupt")],
+)
+def test_on_a_terminal_the_command_gets_a_terminal_and_the_keyboard(
+    trainwreck: TrainwreckCommand, program: Program, keys: bytes, exit_status: int, expected_output: bytes
+) -> None:
+    controller, terminal = os.openpty()
+    process = trainwreck.start(
+        "run",
+        "--",
+        *program("reports_terminal"),
+        "read",
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        start_new_session=True,
+        preexec_fn=_take_controlling_terminal,
+    )
+    os.close(terminal)
+    try:
+        seen = _read_until(controller, b"100%\r\n")  # this terminal turns \n into \r\n
+        os.write(controller, keys)
+        seen += _read_until(controller, None)
+        assert process.wait(timeout=30) == exit_status
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert b"stdout tty: True, stderr tty: True" in seen
+    [log] = trainwreck.run_logs()
+    logged = log.read_bytes()
+    assert b"progress\r50%\r100%\n" in logged  # no newline translation by the pseudo-terminal
+    assert expected_output in logged
+
+
+def _take_controlling_terminal() -> None:
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _read_until(fd: int, needle: bytes | None, timeout: float = 30) -> bytes:
+    """Read a pseudo-terminal until needle appears (None: until every writer has gone)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle is None or needle not in seen:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, f"timed out waiting for {needle!r}; got {seen!r}"
+        try:
+            data = os.read(fd, 4096)
+        except OSError:  # EIO: the other side has closed
+            data = b""
+        if not data:
+            assert needle is None, f"output ended before {needle!r}; got {seen!r}"
+            break
+        seen += data
+    return seen
