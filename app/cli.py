@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ from app.errors import TrainwreckError
 
 if TYPE_CHECKING:
     from app.client.submit import SubmissionMetadata
+    from app.services.rediagnose import RediagnosisReport
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -129,6 +131,68 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Migrate the store to the newest schema, then serve the API, pages and Slack routes."""
+    from app.server import serve
+
+    overrides = {"host": args.host, "port": args.port}
+    serve(settings.model_copy(update={key: value for key, value in overrides.items() if value is not None}))
+    return 0
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    """Move the store's schema up or down, or say where it is."""
+    from app.admin import describe_revision
+    from app.store import migrate
+
+    if args.db_command == "upgrade":
+        migrate.upgrade(settings.sqlalchemy_url, args.revision)
+    elif args.db_command == "downgrade":
+        migrate.downgrade(settings.sqlalchemy_url, args.revision)
+    print(describe_revision(settings))
+    return 0
+
+
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    """Create (printing the secret once), revoke or list API tokens."""
+    from app import admin
+
+    if args.token_command == "create":
+        token = admin.create_token(settings, team=args.team, label=args.label)
+        sys.stderr.write(f"token {token.id} for team {token.team} ({token.prefix}…); it is shown only this once:\n")
+        print(token.secret)
+    elif args.token_command == "revoke":
+        print(admin.revoke_token(settings, args.token))
+    else:
+        print(admin.token_table(settings))
+    return 0
+
+
+def cmd_rediagnose(args: argparse.Namespace, settings: Settings) -> int:
+    """Run stored logs through the current signatures again."""
+    from app.admin import rediagnose
+
+    def show(report: RediagnosisReport) -> None:
+        sys.stderr.write(f"\r{report.processed} re-diagnosed, {report.changed} changed, {report.failed} failed")
+
+    report, version = rediagnose(settings, since=args.since, on_batch=show if sys.stderr.isatty() else None)
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\x1b[K")
+    print(
+        f"re-diagnosed {report.processed} logs with signature set {version}: "
+        f"{report.changed} changed, {report.failed} failed"
+    )
+    return 1 if report.failed else 0
+
+
+def _since(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {value!r} (use YYYY-MM-DD or ISO 8601)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _add_job_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--team", help="the team the log belongs to")
     parser.add_argument("--job-id", help="the scheduler's job id (e.g. $SLURM_JOB_ID); also names the log file")
@@ -167,6 +231,36 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--exit-code", type=int, help="the job's exit status (137 = SIGKILL, 143 = SIGTERM, ...)")
     submit.add_argument("--flush", action="store_true", help="also send the logs waiting in the local spool")
     submit.set_defaults(handler=cmd_submit)
+
+    serve = commands.add_parser("serve", help="start the service; migrates the store to the newest schema first")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1, or TRAINWRECK_HOST)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8000, or TRAINWRECK_PORT)")
+    serve.set_defaults(handler=cmd_serve)
+
+    database = commands.add_parser("db", help="the store's schema: upgrade, downgrade, current")
+    database_commands = database.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
+    upgrade = database_commands.add_parser("upgrade", help="migrate to the newest schema (or REVISION)")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    downgrade = database_commands.add_parser("downgrade", help="migrate back one step (or to REVISION, e.g. base)")
+    downgrade.add_argument("revision", nargs="?", default="-1")
+    database_commands.add_parser("current", help="the store's schema revision")
+    database.set_defaults(handler=cmd_db)
+
+    token = commands.add_parser("token", help="API tokens: create, revoke, list")
+    token_commands = token.add_subparsers(dest="token_command", required=True, parser_class=_Parser)
+    create = token_commands.add_parser("create", help="a new token for a team (printed once)")
+    create.add_argument("--team", required=True, help="the team whose diagnoses the token reads and writes")
+    create.add_argument("--label", help="a note on who or what uses the token")
+    revoke = token_commands.add_parser("revoke", help="stop a token from working")
+    revoke.add_argument("token", metavar="ID_OR_PREFIX", help="the token's id or the start of its prefix")
+    token_commands.add_parser("list", help="every token (never the secrets)")
+    token.set_defaults(handler=cmd_token)
+
+    rediagnose = commands.add_parser("rediagnose", help="run stored logs through the current signatures again")
+    which = rediagnose.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="every stored log")
+    which.add_argument("--since", type=_since, help="logs received since DATE (YYYY-MM-DD or ISO 8601, UTC)")
+    rediagnose.set_defaults(handler=cmd_rediagnose)
     return parser
 
 

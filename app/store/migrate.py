@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy.exc import SQLAlchemyError
 
-from app.errors import TrainwreckError
+from app.errors import StoreUnavailableError, TrainwreckError
 from app.store.session import create_db_engine
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
@@ -34,19 +38,21 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Migrate the store to `revision` (the newest by default); a no-op when it is already there."""
-    command.upgrade(alembic_config(url), revision)
+    with _reported_errors():
+        command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: str, revision: str = "-1") -> None:
     """Migrate the store back to `revision` (one step by default, `base` for an empty store)."""
-    command.downgrade(alembic_config(url), revision)
+    with _reported_errors():
+        command.downgrade(alembic_config(url), revision)
 
 
 def current_revision(url: str) -> str | None:
     """The revision the store is at, None for an empty store."""
     engine = create_db_engine(url)
     try:
-        with engine.connect() as connection:
+        with _reported_errors(), engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
@@ -55,3 +61,18 @@ def current_revision(url: str) -> str | None:
 def head_revision(url: str) -> str | None:
     """The newest revision the migrations provide."""
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+@contextmanager
+def _reported_errors() -> Iterator[None]:
+    """Alembic and database failures as errors with one-line messages."""
+    try:
+        yield
+    except CommandError as error:
+        raise MigrationError(str(error)) from None
+    except SQLAlchemyError as error:
+        raise StoreUnavailableError(f"cannot migrate the store: {_first_line(error)}") from None
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
