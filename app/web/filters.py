@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from app.diagnosis.taxonomy import categories, stages
+from app.store.repositories.diagnoses import DiagnosisFilters
 
 PAGE_SIZE = 50
 MAX_QUERY_LENGTH = 200
@@ -78,6 +79,18 @@ class ListFilters:
         """How many rows come before this page."""
         return (self.page - 1) * PAGE_SIZE
 
+    def store_filters(self, *, visible_team: str | None) -> DiagnosisFilters:
+        """The store's filters for this page, within what the viewer may see."""
+        return DiagnosisFilters(
+            visible_team=visible_team,
+            team=self.team,
+            category=self.category,
+            stage=self.stage,
+            since=self.received_from,
+            until=self.received_before,
+            text=self.q,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class DashboardWindow:
@@ -95,6 +108,15 @@ class DashboardWindow:
     def first_day(self, today: date) -> date:
         """The first day the window covers, ending today."""
         return today - timedelta(days=self.days - 1)
+
+    def store_filters(self, today: date, *, visible_team: str | None) -> DiagnosisFilters:
+        """The store's filters for the window ending today, within what the viewer may see."""
+        return DiagnosisFilters(
+            visible_team=visible_team,
+            team=self.team,
+            since=day_start(self.first_day(today)),
+            until=day_start(today + timedelta(days=1)),
+        )
 
     def list_query(self, today: date, **filters: str) -> str:
         """The list page's URL query for this window narrowed by more filters (a chart bar's link)."""
@@ -117,6 +139,12 @@ def _date(value: str | None) -> date | None:
         return date.fromisoformat(value) if value else None
     except ValueError:
         return None
+
+
+def positive_int(value: str | None) -> int | None:
+    """A query parameter as a number ≥ 1, or None when it is missing or not one."""
+    number = _int(value)
+    return number if number is not None and number >= 1 else None
 
 
 def _int(value: str | None) -> int | None:

@@ -1,6 +1,6 @@
 from datetime import UTC, date, datetime
 
-from app.web.filters import PAGE_SIZE, DashboardWindow, ListFilters
+from app.web.filters import PAGE_SIZE, DashboardWindow, ListFilters, positive_int
 
 
 def test_list_filters_are_read_from_the_query():
@@ -70,3 +70,25 @@ def test_dashboard_window_links_to_the_list_for_the_same_days():
     assert window.first_day(date(2026, 3, 7)) == date(2026, 3, 1)
     query = window.list_query(date(2026, 3, 7), category="gpu_oom")
     assert query == "?team=a&category=gpu_oom&since=2026-03-01&until=2026-03-07"
+
+
+def test_list_filters_become_store_filters_within_the_viewers_team():
+    filters = ListFilters(team="nlp", since=date(2026, 3, 1), until=date(2026, 3, 2), q="oom")
+    store = filters.store_filters(visible_team="nlp")
+    assert store.visible_team == "nlp"
+    assert store.since == datetime(2026, 3, 1, tzinfo=UTC)
+    assert store.until == datetime(2026, 3, 3, tzinfo=UTC)
+    assert store.text == "oom"
+
+
+def test_dashboard_window_store_filters_cover_whole_days():
+    store = DashboardWindow(days=7).store_filters(date(2026, 3, 7), visible_team=None)
+    assert store.since == datetime(2026, 3, 1, tzinfo=UTC)
+    assert store.until == datetime(2026, 3, 8, tzinfo=UTC)
+
+
+def test_positive_int_rejects_what_is_not_a_page_number():
+    assert positive_int("12") == 12
+    assert positive_int("0") is None
+    assert positive_int("x") is None
+    assert positive_int(None) is None

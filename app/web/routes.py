@@ -1,0 +1,273 @@
+"""The web pages: thin routes that query the store and render a template (errors render as pages too)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.staticfiles import StaticFiles
+
+from app.api.deps import SettingsDep, TeamScopeDep
+from app.diagnosis.model import Diagnosis
+from app.diagnosis.taxonomy import categories, stages
+from app.errors import AuthenticationError, NotFoundError, TrainwreckError
+from app.services.auth import TOKEN_COOKIE, auth_required, resolve_scope
+from app.store.log_blobs import iter_log
+from app.store.repositories.diagnoses import DiagnosisFilters, get_diagnosis, list_failure_groups
+from app.store.repositories.page_views import count_by_day_and_category, list_summaries, top_failure_kinds
+from app.store.repositories.stats import count_diagnoses_by
+from app.store.repositories.teams import list_team_names
+from app.store.session import SessionDep
+from app.store.types import utc_now
+from app.web.categories import category_label, stage_label
+from app.web.charts import DayCount
+from app.web.dashboard import dashboard_view
+from app.web.filters import DASHBOARD_WINDOWS, PAGE_SIZE, DashboardWindow, ListFilters, positive_int
+from app.web.log_lines import line_window, select_lines
+from app.web.templating import STATIC_DIR, build_templates, render_page
+from app.web.views import context_ranges, diagnosis_view
+
+OCCURRENCES_SHOWN = 8
+CONTEXT_MAX_LOG_BYTES = 64 * 1024**2  # larger logs show their evidence without context lines
+LOG_PAGE_LINES = 1000
+TOP_KINDS = 10
+TOKEN_COOKIE_MAX_AGE = 30 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is looking: the team they are signed in to (None: every team) and whether signing in matters."""
+
+    team: str | None
+    auth_required: bool
+
+    @property
+    def signed_in(self) -> bool:
+        """True when a token put the viewer in one team."""
+        return self.team is not None
+
+
+def current_viewer(request: Request, session: SessionDep, settings: SettingsDep, scope: TeamScopeDep) -> Viewer:
+    """The viewer of this page (kept on the request, so that its error page knows them too)."""
+    viewer = Viewer(team=scope.team, auth_required=auth_required(session, settings))
+    request.state.viewer = viewer
+    return viewer
+
+
+ViewerDep = Annotated[Viewer, Depends(current_viewer)]
+
+
+class PageRoute(APIRoute):
+    """A page's route: its errors are answered with an HTML page of the same status, never JSON."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except AuthenticationError:
+                return login_page(request, error=None, status_code=401)
+            except TrainwreckError as error:
+                return error_page(request, status_code=error.status, message=error.message)
+            except RequestValidationError:
+                return error_page(request, status_code=404, message="There is no such page.")
+            except StarletteHTTPException as error:
+                return error_page(request, status_code=error.status_code, message=str(error.detail))
+
+        return handle
+
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+templates = build_templates()
+
+
+def install_web_pages(app: FastAPI) -> None:
+    """Add the pages and their static files (CSS, JS, icons: all served here, nothing from a CDN)."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+
+def page(request: Request, name: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Render a page template with what every page needs."""
+    viewer = getattr(request.state, "viewer", None) or Viewer(team=None, auth_required=status_code == 401)
+    return render_page(templates, request, name, {"viewer": viewer, "section": "", **context}, status_code=status_code)
+
+
+def error_page(request: Request, *, status_code: int, message: str) -> HTMLResponse:
+    """A page that says what went wrong, with the error's status."""
+    heading = {404: "Not found", 403: "Not allowed"}.get(status_code, "Something went wrong")
+    return page(request, "error.html", status_code=status_code, heading=heading, message=message)
+
+
+def login_page(request: Request, *, error: str | None, status_code: int = 200) -> HTMLResponse:
+    """The token sign-in form; after signing in the viewer returns to the page asked for."""
+    next_url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.url.path in ("/login", "/logout"):
+        next_url = "/"
+    return page(request, "login.html", status_code=status_code, error=error, next_url=next_url)
+
+
+@router.get("/", response_class=HTMLResponse)
+def diagnoses_page(request: Request, session: SessionDep, viewer: ViewerDep) -> HTMLResponse:
+    """Past diagnoses, newest first, filtered and paged by the URL, or grouped by failure kind."""
+    filters = ListFilters.from_query(request.query_params)
+    store_filters = filters.store_filters(visible_team=viewer.team)
+    result: Any
+    if filters.group:
+        result = list_failure_groups(session, store_filters, limit=PAGE_SIZE, offset=filters.offset)
+    else:
+        result = list_summaries(
+            session, store_filters, fingerprint=filters.kind, limit=PAGE_SIZE, offset=filters.offset
+        )
+    return page(
+        request,
+        "list.html",
+        section="diagnoses",
+        filters=filters,
+        items=result.items,
+        total=result.total,
+        pages=max(math.ceil(result.total / PAGE_SIZE), 1),
+        teams=[viewer.team] if viewer.team else list_team_names(session),
+        category_options=[(name, category_label(name)) for name in categories()],
+        stage_options=[(name, stage_label(name)) for name in stages()],
+    )
+
+
+@router.get("/diagnoses/{diagnosis_id}", response_class=HTMLResponse)
+def diagnosis_page(diagnosis_id: int, request: Request, session: SessionDep, viewer: ViewerDep) -> HTMLResponse:
+    """One diagnosis explained: verdict, where it died, what to change, evidence, facts, repeats."""
+    record = get_diagnosis(session, diagnosis_id, visible_team=viewer.team)
+    if record is None:
+        raise NotFoundError(f"there is no diagnosis {diagnosis_id}")
+    diagnosis = Diagnosis.from_dict(record.result)
+    context = {}
+    if record.log_bytes <= CONTEXT_MAX_LOG_BYTES:
+        lines = select_lines(iter_log(session, record.id), context_ranges(diagnosis))
+        context = {line.number: line.text for line in lines}
+    same_kind = list_summaries(
+        session,
+        DiagnosisFilters(visible_team=viewer.team),
+        fingerprint=record.fingerprint,
+        limit=OCCURRENCES_SHOWN + 1,
+        offset=0,
+    )
+    return page(
+        request,
+        "diagnosis.html",
+        section="diagnoses",
+        record=record,
+        diagnosis=diagnosis,
+        view=diagnosis_view(diagnosis, context=context),
+        occurrences=[item for item in same_kind.items if item.id != record.id][:OCCURRENCES_SHOWN],
+        occurrence_count=same_kind.total - 1,
+    )
+
+
+@router.get("/diagnoses/{diagnosis_id}/log", response_class=HTMLResponse)
+def log_page(diagnosis_id: int, request: Request, session: SessionDep, viewer: ViewerDep) -> HTMLResponse:
+    """The stored (redacted) log, a page of lines at a time, each line with an #L<number> anchor."""
+    record = get_diagnosis(session, diagnosis_id, visible_team=viewer.team)
+    if record is None:
+        raise NotFoundError(f"there is no diagnosis {diagnosis_id}")
+    around = positive_int(request.query_params.get("around"))
+    first = positive_int(request.query_params.get("start")) or 1
+    if around is not None:
+        first = max(around - LOG_PAGE_LINES // 5, 1)
+    lines, more = line_window(iter_log(session, record.id), first=first, count=LOG_PAGE_LINES)
+    evidence = {item["line"] for item in record.result.get("evidence", [])}
+    return page(
+        request,
+        "log.html",
+        section="diagnoses",
+        record=record,
+        lines=lines,
+        more=more,
+        first=first,
+        page_lines=LOG_PAGE_LINES,
+        highlighted=evidence,
+    )
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard_page(request: Request, session: SessionDep, viewer: ViewerDep) -> HTMLResponse:
+    """What keeps killing a team's runs in a window of days."""
+    window = DashboardWindow.from_query(request.query_params)
+    today = utc_now().date()
+    store_filters = window.store_filters(today, visible_team=viewer.team)
+    per_day = [
+        DayCount(day, category, count) for day, category, count in count_by_day_and_category(session, store_filters)
+    ]
+    view = dashboard_view(
+        window,
+        today=today,
+        by_category=count_diagnoses_by(session, store_filters, group_by="category"),
+        by_stage=count_diagnoses_by(session, store_filters, group_by="stage"),
+        per_day=per_day,
+    )
+    return page(
+        request,
+        "dashboard.html",
+        section="dashboard",
+        window=window,
+        today=today,
+        first_day=window.first_day(today),
+        window_options=DASHBOARD_WINDOWS,
+        teams=[viewer.team] if viewer.team else list_team_names(session),
+        view=view,
+        top_kinds=top_failure_kinds(session, store_filters, limit=TOP_KINDS),
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    """The token sign-in form."""
+    return login_page(request, error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def sign_in(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str, Form()],
+    next_url: Annotated[str, Form(alias="next")] = "/",
+) -> Response:
+    """Check the token and keep it in an HttpOnly, SameSite=Strict cookie; then go where the viewer was going."""
+    try:
+        resolve_scope(session, token=token.strip(), settings=settings)
+    except AuthenticationError as error:
+        return login_page(request, error=error.message, status_code=401)
+    response = RedirectResponse(local_path(next_url), status_code=303)
+    response.set_cookie(
+        TOKEN_COOKIE,
+        token.strip(),
+        max_age=TOKEN_COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def sign_out() -> Response:
+    """Forget the token cookie."""
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(TOKEN_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+def local_path(target: str) -> str:
+    """`target` when it is a path on this site, else "/" (no open redirects)."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"

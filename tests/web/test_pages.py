@@ -1,0 +1,166 @@
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.web.templating import CONTENT_SECURITY_POLICY
+from tests.web.sample_logs import gpu_oom_log, missing_field_log, nan_loss_log, nccl_timeout_log, script_log
+
+PAGES = ["/", "/dashboard", "/login"]
+
+
+def test_every_page_carries_a_strict_content_security_policy(client: TestClient, upload):
+    diagnosis = upload(gpu_oom_log())
+    for path in [*PAGES, f"/diagnoses/{diagnosis['id']}", f"/diagnoses/{diagnosis['id']}/log"]:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert "default-src 'self'" in CONTENT_SECURITY_POLICY
+        assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_pages_have_no_inline_scripts_or_styles(client: TestClient, upload):
+    diagnosis = upload(nan_loss_log())
+    for path in [*PAGES, f"/diagnoses/{diagnosis['id']}"]:
+        html = client.get(path).text
+        assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == [], path
+        assert " style=" not in html and "<style" not in html, path
+        assert " on" + "click=" not in html
+
+
+def test_log_text_with_html_is_escaped_everywhere(client: TestClient, upload):
+    diagnosis = upload(script_log())
+    detail = client.get(f"/diagnoses/{diagnosis['id']}").text
+    log = client.get(f"/diagnoses/{diagnosis['id']}/log").text
+    for html in (detail, log):
+        assert "<script>alert" not in html
+        assert "<img src=x" not in html
+    assert "&lt;script&gt;alert(3)&lt;/script&gt;" in detail
+    assert "&lt;img src=x onerror=alert(2)&gt;" in log
+
+
+def test_the_list_shows_newest_first_with_badge_and_repeats(client: TestClient, upload):
+    upload(gpu_oom_log(), job_id="job-old")
+    upload(gpu_oom_log(step=640), job_id="job-new")
+    html = client.get("/").text
+    assert html.index("job-new") < html.index("job-old")
+    assert 'class="badge category-gpu_oom"' in html
+    assert "×2" in html
+    assert "2 diagnoses" in html
+
+
+def test_list_filters_are_kept_in_the_url_and_applied(client: TestClient, upload):
+    upload(gpu_oom_log(), team="vision", job_id="vision-oom")
+    upload(nan_loss_log(), team="nlp", job_id="nlp-nan")
+    upload(missing_field_log(), team="nlp", job_id="nlp-data")
+    html = client.get("/", params={"team": "nlp", "stage": "mid_run"}).text
+    assert "nlp-nan" in html and "nlp-data" not in html and "vision-oom" not in html
+    assert '<option value="nlp" selected>' in html
+    assert '<option value="mid_run" selected>' in html
+    html = client.get("/", params={"q": "instruction"}).text
+    assert "nlp-data" in html and "nlp-nan" not in html
+    html = client.get("/", params={"category": "gpu_oom", "since": "2000-01-01", "until": "2000-01-02"}).text
+    assert "Nothing matches these filters." in html
+
+
+def test_nonsense_filters_are_ignored_not_errors(client: TestClient, upload):
+    upload(gpu_oom_log(), job_id="still-listed")
+    response = client.get("/", params={"since": "not-a-date", "category": "nope", "page": "x"})
+    assert response.status_code == 200
+    assert "still-listed" in response.text
+
+
+def test_the_list_pages_keep_their_filters(client: TestClient, upload, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("app.web.routes.PAGE_SIZE", 1)
+    upload(gpu_oom_log(), job_id="first")
+    upload(gpu_oom_log(step=500), job_id="second")
+    html = client.get("/", params={"category": "gpu_oom"}).text
+    assert "Page 1 of 2" in html
+    assert 'href="/?category=gpu_oom&amp;page=2"' in html
+    assert "first" in client.get("/", params={"category": "gpu_oom", "page": "2"}).text
+
+
+def test_grouping_by_failure_kind_counts_each_kind_once(client: TestClient, upload):
+    upload(gpu_oom_log(), job_id="a")
+    upload(gpu_oom_log(step=500), job_id="b")
+    upload(nccl_timeout_log(), job_id="c")
+    html = client.get("/", params={"group": "1"}).text
+    assert "2 failure kinds" in html
+    assert "kind=" in html
+
+
+def test_the_diagnosis_page_explains_the_failure(client: TestClient, upload):
+    first = upload(gpu_oom_log(step=700), job_id="earlier-run")
+    diagnosis = upload(gpu_oom_log(step=853), job_id="this-run")
+    html = client.get(f"/diagnoses/{diagnosis['id']}").text
+    assert "The GPU ran out of memory" in html
+    assert "Died at step 850 of 1,900" in html
+    assert 'class="chart chart-loss"' in html
+    assert "per_device_train_batch_size" in html and 'id="corrected-command"' in html
+    assert 'class="root"' in html and "follow-on failure" in html
+    assert f'href="/diagnoses/{first["id"]}"' in html
+    assert "Run facts" in html and "world size" in html
+    assert f"/diagnoses/{diagnosis['id']}/log?around=" in html
+
+
+def test_the_diagnosis_page_shows_context_lines_from_the_stored_log(client: TestClient, upload):
+    diagnosis = upload(gpu_oom_log())
+    html = client.get(f"/diagnoses/{diagnosis['id']}").text
+    assert 'class="context"' in html
+    assert "trainer.train()" in html
+
+
+def test_the_nan_run_marks_the_nan_on_its_loss_curve(client: TestClient, upload):
+    diagnosis = upload(nan_loss_log())
+    html = client.get(f"/diagnoses/{diagnosis['id']}").text
+    assert "NaN at step" in html
+
+
+def test_the_log_page_anchors_every_line_and_pages_through_big_logs(client: TestClient, upload, monkeypatch):
+    monkeypatch.setattr("app.web.routes.LOG_PAGE_LINES", 50)
+    diagnosis = upload(gpu_oom_log())
+    html = client.get(f"/diagnoses/{diagnosis['id']}/log").text
+    assert 'id="L1"' in html and 'id="L50"' in html and 'id="L51"' not in html
+    assert 'href="?start=51"' in html
+    around = client.get(f"/diagnoses/{diagnosis['id']}/log", params={"around": "185"}).text
+    assert 'id="L185"' in around
+    assert re.search(r'<li id="L185" class="root">', around)
+
+
+def test_a_missing_diagnosis_is_a_404_page(client: TestClient):
+    for path in ("/diagnoses/999", "/diagnoses/999/log", "/diagnoses/not-a-number"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.headers["content-type"].startswith("text/html")
+        assert "Not found" in response.text
+        assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+
+
+def test_the_dashboard_counts_by_category_stage_and_day(client: TestClient, upload):
+    upload(gpu_oom_log(), team="vision")
+    upload(gpu_oom_log(step=300), team="vision")
+    upload(missing_field_log(), team="nlp")
+    html = client.get("/dashboard").text
+    assert "GPU out of memory: 2" in html
+    assert "Data error: 1" in html
+    assert "33 %" in html  # one of three died while loading
+    assert "3 failures over 30 days" in html
+    assert 'href="/?category=gpu_oom&amp;since=' in html
+    team_html = client.get("/dashboard", params={"team": "nlp", "days": "7"}).text
+    assert "GPU out of memory: 2" not in team_html
+    assert "last 7 days" in team_html
+
+
+def test_the_dashboard_of_an_empty_store_says_so(client: TestClient):
+    html = client.get("/dashboard").text
+    assert "No failures in this window" in html
+
+
+def test_static_files_are_served_by_the_app(client: TestClient):
+    for name in ("style.css", "categories.css", "upload.js", "copy.js", "logo.svg"):
+        assert client.get(f"/static/{name}").status_code == 200
+    html = client.get("/").text
+    assert re.search(r'href="/static/style\.css\?v=[0-9a-f]{10}"', html)
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in html
