@@ -18,6 +18,7 @@ from app.config import Settings
 from app.diagnosis.engine import Diagnoser
 from app.diagnosis.signatures import load_signature_set
 from app.services.listeners import IngestListeners
+from app.slack.lifecycle import install_slack, running_slack
 from app.store.session import create_db_engine, create_session_factory
 from app.web.routes import install_web_pages
 
@@ -35,7 +36,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
     app.state.diagnose_limiter = anyio.CapacityLimiter(settings.max_concurrent_diagnoses)
     try:
-        yield
+        with running_slack(app):
+            yield
     finally:
         engine.dispose()
 
@@ -65,4 +67,5 @@ def create_app(settings: Settings | None = None, *, diagnoser: Diagnoser | None 
     app.include_router(api_router)
     # Web pages (app.web) and the Slack app (app.slack) mount their routers here.
     install_web_pages(app)
+    install_slack(app)
     return app

@@ -26,13 +26,16 @@ class TeamWebhookNotifier:
         self._settings = settings
         self._sessions = session_factory
         self._executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="trainwreck-webhook")
+        self._closed = False
 
     def __call__(self, result: IngestResult) -> None:
         """Queue the post and return at once; a slow or failing webhook never holds up the ingest."""
-        self._executor.submit(self._post, result)
+        if not self._closed:
+            self._executor.submit(self._post, result)
 
     def close(self) -> None:
-        """Finish the posts already queued (their retries included), then stop."""
+        """Finish the posts already queued (their retries included), then take no more."""
+        self._closed = True
         self._executor.shutdown(wait=True)
 
     def _post(self, result: IngestResult) -> None:
