@@ -49,7 +49,7 @@ class Spool:
         entry = SpooledLog(
             log_path=kept_log,
             sidecar_path=self.directory / f"{entry_id}.json",
-            source=str(log_path),
+            source=str(log_path.absolute()),
             spooled_at=spooled_at,
             metadata=metadata,
         )

@@ -174,6 +174,6 @@ def _error_message(response: httpx.Response) -> str:
 def _parse_submission(response: httpx.Response) -> Submission:
     try:
         body = response.json()
-        return Submission(id=str(body["id"]), url=body["url"], diagnosis=Diagnosis.from_dict(body["diagnosis"]))
+        return Submission(id=str(body["id"]), url=body["url"], diagnosis=Diagnosis.from_dict(body))
     except (ValueError, KeyError, TypeError) as error:
         raise SubmissionRejectedError(f"unexpected answer, is this a trainwreck server? ({error})") from None

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+import httpx
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 PROGRAMS = Path(__file__).with_name("programs")
@@ -53,3 +60,95 @@ class TrainwreckCommand:
     def spooled_logs(self) -> list[Path]:
         """The logs waiting in the spool."""
         return sorted((self.data_dir / "spool").glob("*.log"))
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    """`trainwreck serve` in a subprocess on a loopback port: the real service, on SQLite in its data directory."""
+
+    command: TrainwreckCommand
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Where the server listens."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *, timeout: float = 60) -> None:
+        """Start serving and wait until /healthz answers."""
+        self.command.settings["public_url"] = self.url
+        self.command.data_dir.mkdir(parents=True, exist_ok=True)
+        output = self.command.data_dir / "server.log"
+        with output.open("ab") as log:
+            self.process = self.command.start("serve", "--port", str(self.port), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"trainwreck serve exited: {output.read_text()[-2000:]}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise TimeoutError(f"trainwreck serve did not answer within {timeout} s: {output.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        """Stop serving."""
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+            self.process = None
+
+    def get(self, path: str, *, token: str | None = None, **params: Any) -> Any:
+        """GET an API route and return its JSON."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = httpx.get(f"{self.url}{path}", params=params, headers=headers, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+
+class FailingGateway:
+    """A proxy with no healthy backend: answers every request 502 and counts them."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                gateway.requests += 1
+                _read_chunked_body(self.rfile)
+                body = b'{"error": {"code": "bad_gateway", "message": "no healthy upstream"}}'
+                self.send_response(502)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FailingGateway:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _read_chunked_body(stream: BinaryIO) -> None:
+    while size := int(stream.readline().split(b";")[0], 16):
+        stream.read(size + 2)
+    stream.readline()
