@@ -109,6 +109,7 @@ def list_diagnoses(session: Session, filters: DiagnosisFilters, *, limit: int, o
 def list_failure_groups(session: Session, filters: DiagnosisFilters, *, limit: int, offset: int) -> Page[FailureGroup]:
     """Matching diagnoses grouped by team and fingerprint, the group seen most recently first."""
     latest_id = func.max(DiagnosisRecord.id).label("latest_id")
+    last_received = func.max(DiagnosisRecord.received_at).label("last_received")
     matching = func.count().label("matching")
     groups = (
         select(DiagnosisRecord.team_id, DiagnosisRecord.fingerprint, latest_id, matching)
@@ -117,7 +118,8 @@ def list_failure_groups(session: Session, filters: DiagnosisFilters, *, limit: i
         .group_by(DiagnosisRecord.team_id, DiagnosisRecord.fingerprint)
     )
     total = session.scalar(select(func.count()).select_from(groups.subquery()))
-    rows = session.execute(groups.order_by(latest_id.desc()).limit(limit).offset(offset)).all()
+    ordered = groups.add_columns(last_received).order_by(last_received.desc(), latest_id.desc())
+    rows = session.execute(ordered.limit(limit).offset(offset)).all()
     if not rows:
         return Page(items=[], total=total or 0)
     latest = {
