@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from app.api.schemas import diagnosis_url
 from app.diagnosis.model import Diagnosis
 from app.slack.blocks import SlackMessage, diagnosis_message, help_message, notice_message, stats_message
 from app.store.models import DiagnosisRecord
@@ -37,11 +38,6 @@ def answer_command(
     if record is None:
         return notice_message(f"Team *{team}* has no diagnosis `{words[-1]}` and no job `{words[-1]}`.")
     return diagnosis_message(Diagnosis.from_dict(record.result), url=diagnosis_url(public_url, record.id))
-
-
-def diagnosis_url(public_url: str, diagnosis_id: int) -> str:
-    """The web page of one diagnosis."""
-    return f"{public_url.rstrip('/')}/diagnoses/{diagnosis_id}"
 
 
 def _find(session: Session, word: str, *, team: str) -> DiagnosisRecord | None:

@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.api.schemas import diagnosis_url
 from app.config import Settings
 from app.services.ingest import IngestResult
 from app.slack.blocks import diagnosis_message, escape
-from app.slack.commands import diagnosis_url
 from app.slack.webhooks import post_to_webhook, webhook_url_allowed
 from app.store.repositories.webhooks import get_slack_webhook_url
 

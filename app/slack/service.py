@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.api.schemas import diagnosis_url
 from app.config import Settings
 from app.diagnosis.engine import Diagnoser
 from app.errors import LogTooLargeError, TrainwreckError
@@ -20,7 +21,7 @@ from app.services.ingest import IngestMeta, ingest_and_commit
 from app.services.listeners import IngestListeners
 from app.slack.blocks import SlackMessage, diagnosis_message, notice_message
 from app.slack.client import SlackApiError, SlackClient, SlackIdentity
-from app.slack.commands import answer_command, diagnosis_url
+from app.slack.commands import answer_command
 from app.slack.events import SlackPost, post_from_event
 from app.slack.files import content_problem, file_problem, too_large_notice, unreadable_notice
 from app.slack.pasted import looks_like_crash_log, pasted_text

@@ -39,6 +39,7 @@ class FakeSlack:
     calls: list[RecordedCall] = field(default_factory=list)
     files: dict[str, FakeFile] = field(default_factory=dict)
     webhook_statuses: dict[str, list[int]] = field(default_factory=dict)
+    files_info_delay_seconds: float = 0.0  # a slow Slack, to show the acknowledgement does not wait
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _message_count: int = 0
@@ -159,6 +160,7 @@ def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             return {"ok": True, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "team_id": "T0FAKE"}
 
         def _files_info(self, body: dict[str, Any]) -> dict[str, Any]:
+            time.sleep(fake.files_info_delay_seconds)
             file = fake.files.get(str(body.get("file")))
             if file is None:
                 return {"ok": False, "error": "file_not_found"}
