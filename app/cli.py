@@ -168,6 +168,16 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_team(args: argparse.Namespace, settings: Settings) -> int:
+    """Team settings: where the team's new diagnoses are posted in Slack."""
+    from app.slack.team_webhooks import configure_team_webhook
+
+    if (args.url is None) == (not args.clear):
+        raise UsageError("give the webhook URL, or --clear to stop posting")
+    print(configure_team_webhook(settings, team=args.team, url=args.url))
+    return 0
+
+
 def cmd_rediagnose(args: argparse.Namespace, settings: Settings) -> int:
     """Run stored logs through the current signatures again."""
     from app.admin import rediagnose
@@ -255,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("token", metavar="ID_OR_PREFIX", help="the token's id or the start of its prefix")
     token_commands.add_parser("list", help="every token (never the secrets)")
     token.set_defaults(handler=cmd_token)
+
+    team = commands.add_parser("team", help="team settings: the Slack webhook for new diagnoses")
+    team_commands = team.add_subparsers(dest="team_command", required=True, parser_class=_Parser)
+    webhook = team_commands.add_parser("webhook", help="post the team's new diagnoses to a Slack incoming webhook")
+    webhook.add_argument("--team", required=True, help="the team")
+    webhook.add_argument("url", nargs="?", help="the incoming-webhook URL (https://hooks.slack.com/services/...)")
+    webhook.add_argument("--clear", action="store_true", help="stop posting the team's diagnoses to Slack")
+    team.set_defaults(handler=cmd_team)
 
     rediagnose = commands.add_parser("rediagnose", help="run stored logs through the current signatures again")
     which = rediagnose.add_mutually_exclusive_group(required=True)
