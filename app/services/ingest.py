@@ -15,6 +15,7 @@ from app.diagnosis.engine import Diagnoser
 from app.diagnosis.model import Diagnosis
 from app.diagnosis.reader import iter_decompressed
 from app.services.deadline import Deadline
+from app.services.diagnosing import diagnose_in_turn
 from app.services.log_chunks import log_digest, redacted_chunks
 from app.store.log_blobs import write_log
 from app.store.models import DiagnosisRecord
@@ -69,7 +70,7 @@ def ingest_log(
     if existing is not None:
         return _existing(existing, meta)
     started = time.monotonic()
-    diagnosis = diagnoser.diagnose(log_path, exit_code=meta.exit_code, progress=deadline.check)
+    diagnosis = diagnose_in_turn(diagnoser, log_path, exit_code=meta.exit_code, progress=deadline.check)
     diagnose_seconds = time.monotonic() - started
     team = teams.ensure_team(session, meta.team)
     now = utc_now()

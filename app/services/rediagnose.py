@@ -14,6 +14,7 @@ from app.diagnosis.engine import Diagnoser
 from app.diagnosis.model import Diagnosis
 from app.errors import NotFoundError, TrainwreckError
 from app.services.deadline import Deadline
+from app.services.diagnosing import diagnose_in_turn
 from app.store.log_blobs import open_log
 from app.store.models import DiagnosisRecord
 from app.store.repositories import diagnoses, failure_kinds
@@ -37,7 +38,7 @@ def rediagnose_record(session: Session, record: DiagnosisRecord, *, diagnoser: D
     """Diagnose the stored log again and replace the result; True when the category or fingerprint changed."""
     deadline = Deadline(settings.diagnose_timeout_seconds)
     with open_log(session, record.id) as log:
-        diagnosis: Diagnosis = diagnoser.diagnose(log, exit_code=record.exit_code, progress=deadline.check)
+        diagnosis: Diagnosis = diagnose_in_turn(diagnoser, log, exit_code=record.exit_code, progress=deadline.check)
     before = (record.category, record.fingerprint)
     diagnoses.replace_result(session, record, diagnosis, at=utc_now())
     if before[1] != diagnosis.fingerprint:
@@ -63,16 +64,19 @@ def rediagnose_stored(
     diagnoser: Diagnoser,
     settings: Settings,
     received_since: datetime | None = None,
+    diagnosed_before: datetime | None = None,
     batch_size: int = BATCH_SIZE,
     on_batch: Callable[[RediagnosisReport], None] | None = None,
 ) -> RediagnosisReport:
-    """Re-diagnose every stored log (received since `received_since`) last diagnosed before this run began.
+    """Re-diagnose every stored log (received since `received_since`) last diagnosed before
+    `diagnosed_before` (default: when this run began).
 
     Works in committed batches. On PostgreSQL each batch is claimed with FOR UPDATE SKIP LOCKED, so
-    the same command started on several replicas shares the work; SQLite runs the batches in turn.
-    A log that fails is reported and skipped.
+    the same command started on several replicas shares the work (a log is done twice at most when
+    one replica finished it before another one started). SQLite runs the batches in turn. A log that
+    fails is reported and skipped.
     """
-    started = utc_now()
+    started = diagnosed_before or utc_now()
     report = RediagnosisReport()
     skipped: set[int] = set()
     while True:
