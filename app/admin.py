@@ -6,8 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from app.config import Settings
-from app.diagnosis.engine import Diagnoser
-from app.diagnosis.signatures import load_signature_set
+from app.diagnoser import build_diagnoser
 from app.services import tokens
 from app.services.rediagnose import RediagnosisReport, rediagnose_stored
 from app.services.tokens import CreatedToken
@@ -54,9 +53,7 @@ def rediagnose(
     settings: Settings, *, since: datetime | None, on_batch: Callable[[RediagnosisReport], None] | None = None
 ) -> tuple[RediagnosisReport, str]:
     """Re-diagnose stored logs with the current signatures; the report and the signature-set version."""
-    diagnoser = Diagnoser(
-        load_signature_set(settings.signature_dirs), max_decompressed_bytes=settings.max_decompressed_bytes
-    )
+    diagnoser = build_diagnoser(settings)
     with open_store(settings) as session_factory:
         report = rediagnose_stored(
             session_factory, diagnoser=diagnoser, settings=settings, received_since=since, on_batch=on_batch

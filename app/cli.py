@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.config import Settings
+from app.diagnoser import build_diagnoser
 from app.errors import TrainwreckError
 
 if TYPE_CHECKING:
@@ -27,14 +28,6 @@ class UsageError(TrainwreckError):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}")
-
-
-def _build_diagnoser(settings: Settings, extra_dirs: Sequence[Path] = ()):  # type: ignore[no-untyped-def]
-    from app.diagnosis.engine import Diagnoser
-    from app.diagnosis.signatures import load_signature_set
-
-    signature_set = load_signature_set([*settings.signature_dirs, *extra_dirs])
-    return Diagnoser(signature_set, max_decompressed_bytes=settings.max_decompressed_bytes)
 
 
 def _progress_printer(total: int | None) -> Callable[[int], None] | None:
@@ -57,7 +50,7 @@ def cmd_diagnose(args: argparse.Namespace, settings: Settings) -> int:
     """Diagnose a log offline and print the report or the JSON."""
     from app.report import render_report, wants_color
 
-    diagnoser = _build_diagnoser(settings, args.signatures)
+    diagnoser = build_diagnoser(settings, args.signatures)
     if args.path == "-":
         source = sys.stdin.buffer
         size = None
@@ -81,7 +74,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Score the engine on a labelled corpus; exit 1 when below the thresholds given."""
     from app.evaluation import evaluate
 
-    report = evaluate(Path(args.corpus), _build_diagnoser(settings, args.signatures))
+    report = evaluate(Path(args.corpus), build_diagnoser(settings, args.signatures))
     sys.stdout.write(report.render())
     figures = report.figures()
     below = [
@@ -127,7 +120,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if not command:
         raise UsageError("no command to run: trainwreck run [options] -- CMD ARGS...")
     return run_and_report(
-        settings, command, _submission_metadata(args), build_diagnoser=lambda: _build_diagnoser(settings)
+        settings, command, _submission_metadata(args), build_diagnoser=lambda: build_diagnoser(settings)
     )
 
 

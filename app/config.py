@@ -15,6 +15,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRAINWRECK_", env_file=".env", extra="ignore")
 
     data_dir: Path = Field(default=Path("trainwreck-data"), description="Where the embedded SQLite store and the client spool live.")
+    cache_dir: Path | None = Field(
+        default=Path.home() / ".cache" / "trainwreck",
+        description="Where compiled pattern databases are cached between runs (unset: no cache).",
+    )
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; unset means SQLite in data_dir. Use postgresql+psycopg://... for teams.")
     signature_dirs: list[Path] = Field(default_factory=list, description="Extra signature folders (a team's own), loaded after the built-in ones.")
     max_upload_bytes: int = Field(default=2 * 1024**3, description="Largest accepted log upload, before decompression (413 past it).")

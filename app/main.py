@@ -15,8 +15,8 @@ from app.api.health import router as health_router
 from app.api.metrics import Metrics, RequestMetricsMiddleware
 from app.api.metrics import router as metrics_router
 from app.config import Settings
+from app.diagnoser import build_diagnoser
 from app.diagnosis.engine import Diagnoser
-from app.diagnosis.signatures import load_signature_set
 from app.services.listeners import IngestListeners
 from app.slack.lifecycle import install_slack, running_slack
 from app.store.session import create_db_engine, create_session_factory
@@ -31,9 +31,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)
     if app.state.diagnoser is None:
-        app.state.diagnoser = Diagnoser(
-            load_signature_set(settings.signature_dirs), max_decompressed_bytes=settings.max_decompressed_bytes
-        )
+        app.state.diagnoser = build_diagnoser(settings)
     app.state.diagnose_limiter = anyio.CapacityLimiter(settings.max_concurrent_diagnoses)
     try:
         with running_slack(app):

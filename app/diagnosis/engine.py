@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from app.diagnosis.facts import FactCollector, RunFacts, read_error_facts
 from app.diagnosis.matcher import Hit, Matcher, ScanState
 from app.diagnosis.model import Diagnosis, Evidence, LossPoint, Symptom
-from app.diagnosis.progress import Progress, ProgressTracker
+from app.diagnosis.progress import SCREEN_PATTERNS, Progress, ProgressTracker
 from app.diagnosis.reader import LogSource, decode_line, iter_decompressed, iter_line_blocks, strip_ansi
 from app.diagnosis.redact import redact_text
 from app.diagnosis.remedies import build_remedies, corrected_command, relevant_parameters
@@ -32,6 +34,8 @@ _STAGE_PHRASES = {
     "unknown": "at a point the log does not show",
 }
 
+EXCEPTION_SCREEN = rb"[A-Z]\w*(?:Error|Exception|Interrupt|Failure|Fault)\b"
+
 ProgressCallback = Callable[[int], None]
 
 
@@ -50,10 +54,17 @@ class _Scan:
 class Diagnoser:
     """Holds a compiled signature set; diagnose() reads one log in a single streaming pass."""
 
-    def __init__(self, signature_set: SignatureSet, *, max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES):
+    def __init__(
+        self,
+        signature_set: SignatureSet,
+        *,
+        max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+        cache_dir: Path | None = None,
+    ) -> None:
         self.signature_set = signature_set
         self.max_decompressed_bytes = max_decompressed_bytes
-        self._matcher = Matcher(signature_set)
+        screen = {**SCREEN_PATTERNS, "save_marker": SAVE_MARKER.pattern, "exception": EXCEPTION_SCREEN}
+        self._matcher = Matcher(signature_set, screen=screen, cache_dir=cache_dir)
         self._relevant = relevant_parameters(signature_set)
         self._stages = StageClassifier()
 
@@ -83,15 +94,15 @@ class Diagnoser:
         blocks = iter_line_blocks(iter_decompressed(source, max_bytes=self.max_decompressed_bytes))
         for block in blocks:
             data = strip_ansi(block.data)
-            self._matcher.scan(block, data, state)
-            tracker.feed(data, block.first_line)
+            fired = self._matcher.scan(block, data, state)
+            tracker.feed(data, block.first_line, fired)
             facts.feed(data)
-            for marker in SAVE_MARKER.finditer(data):
-                save_markers.append(block.first_line + data.count(b"\n", 0, marker.start()))
-            del save_markers[:-MAX_SAVE_MARKERS]
-            if (b"Error" in data or b"Exception" in data) and (found := last_exception_line(data, block.first_line)):
+            if "save_marker" in fired:
+                save_markers.extend(_line_numbers(data, block.first_line, SAVE_MARKER.finditer(data)))
+                del save_markers[:-MAX_SAVE_MARKERS]
+            if "exception" in fired and (found := last_exception_line(data, block.first_line)):
                 last_exception = found
-            lines = block.first_line + data.count(b"\n") - 1
+            lines = block.first_line + block.line_count - 1
             last_line = _last_nonblank_line(data, lines) or last_line
             bytes_read += len(block.data)
             if on_progress is not None:
@@ -198,6 +209,15 @@ class Diagnoser:
             fingerprint=fingerprint("unknown", None, line[1] if line else ""),
             **common,  # type: ignore[arg-type]
         )
+
+
+def _line_numbers(data: bytes, first_line: int, matches: Iterator[re.Match[bytes]]) -> list[int]:
+    numbers, line, counted_to = [], first_line, 0
+    for match in matches:
+        line += data.count(b"\n", counted_to, match.start())
+        counted_to = match.start()
+        numbers.append(line)
+    return numbers
 
 
 def _last_nonblank_line(data: bytes, last_line_number: int) -> tuple[int, str] | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from app.diagnosis.redact import redact_text
 
-HEAD_LIMIT = 8 << 20
+HEAD_LIMIT = 2 << 20
 MAX_PARAMETERS = 2000
 
 _MULTILINE_ARG = re.compile(rb"^(?:\[INFO:\w+\]\s*)?([a-z_][a-z0-9_]*)=([^\n]*?),?\r?$", re.M)
@@ -138,19 +138,19 @@ class FactCollector:
 
     def feed(self, data: bytes) -> None:
         """Take one block of whole lines; only the first HEAD_LIMIT bytes are read for arguments."""
-        self._read_framework(data)
-        for match in _RANK_PREFIX.finditer(data, 0, min(len(data), 1 << 20)):
-            self._max_rank = max(self._max_rank, int(match.group(1)))
         if self._head_seen >= HEAD_LIMIT:
             return
+        data = data[: HEAD_LIMIT - self._head_seen]
         self._head_seen += len(data)
+        self._read_framework(data)
+        for match in _RANK_PREFIX.finditer(data):
+            self._max_rank = max(self._max_rank, int(match.group(1)))
         parameters = self.facts.parameters
+        settings_text = b"\n".join(line for line in data.split(b"\n") if not _is_metrics_line(line))
         for pattern in (_MULTILINE_ARG, _SWIFT_INFO, _DICT_ARG, _INLINE_ARG, _ENV_ASSIGN):
-            for match in pattern.finditer(data):
+            for match in pattern.finditer(settings_text):
                 if len(parameters) >= MAX_PARAMETERS:
                     break
-                if _on_metrics_line(data, match.start()):
-                    continue
                 key = match.group(1).decode()
                 if key not in parameters:
                     parameters[key] = parse_value(redact_text(match.group(2).decode("utf-8", "replace")))
@@ -189,12 +189,9 @@ def read_error_facts(facts: RunFacts, text: str) -> None:
         facts.tried_to_allocate_gib = _gib(tried.group(1), tried.group(2))
 
 
-def _on_metrics_line(data: bytes, offset: int) -> bool:
-    """Whether the match sits on a progress line (its learning_rate is the schedule's, not the setting)."""
-    start = data.rfind(b"\n", 0, offset) + 1
-    end = data.find(b"\n", offset)
-    line = data[start : end if end >= 0 else len(data)]
-    return b"loss" in line or b"%|" in line
+def _is_metrics_line(line: bytes) -> bool:
+    """A progress line: its learning_rate is the schedule's value, not the setting."""
+    return b"loss" in line or b"%|" in line or b"it/s" in line
 
 
 def _gib(amount: str, unit: str) -> float:

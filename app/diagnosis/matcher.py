@@ -1,9 +1,17 @@
-"""The fast scan: Hyperscan screens whole blocks for every pattern at once, `regex` confirms the few that fire."""
+"""The fast scan: one Hyperscan pass screens each block for every pattern; `regex` confirms the few that fire.
+
+Besides the signatures' own patterns, the same pass screens a few named patterns for the other
+readers of the log (progress, save markers, exception lines), so each block is scanned once.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import hyperscan
 import regex
@@ -17,10 +25,10 @@ PATTERN_TIMEOUT_SECONDS = 0.5
 MAX_TIMEOUTS_PER_PATTERN = 3
 MAX_HITS_PER_SIGNATURE = 20
 MAX_LINE_TEXT = 2000
-_BASE_FLAGS = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_ALLOWEMPTY
+CONTEXT_BYTES = 6000
+SCREEN_FLAGS = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_ALLOWEMPTY
 # Constructs Hyperscan only screens approximately (prefilter mode): lookaround, backreferences, atomic groups.
 _LIKELY_UNSUPPORTED = regex.compile(r"\(\?<?[=!]|\(\?>|\\[1-9]|\(\?P=|\\g<")
-CONTEXT_BYTES = 6000
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,57 +70,103 @@ def _line_at(data: bytes, start: int, end: int) -> bytes:
     return data[max(segment_start, line_start) : segment_end][:MAX_LINE_TEXT]
 
 
-class Matcher:
-    """All signature patterns compiled once: a Hyperscan database plus the `regex` confirmers."""
+def _compile(expressions: list[bytes], flags: list[int]) -> hyperscan.Database:
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(expressions=expressions, ids=list(range(len(expressions))), flags=flags)
+    return database
 
-    def __init__(self, signature_set: SignatureSet) -> None:
+
+def _screen_flags(expression: bytes) -> int | None:
+    """Flags under which Hyperscan can screen this pattern: exact, prefilter, or None when it cannot."""
+    for flags in (SCREEN_FLAGS, SCREEN_FLAGS | hyperscan.HS_FLAG_PREFILTER):
+        try:
+            _compile([expression], [flags])
+        except hyperscan.error:
+            continue
+        return flags
+    return None
+
+
+class Matcher:
+    """Signature patterns and named screen patterns in one Hyperscan database, plus the `regex` confirmers."""
+
+    def __init__(
+        self, signature_set: SignatureSet, *, screen: dict[str, bytes] | None = None, cache_dir: Path | None = None
+    ) -> None:
         self.signatures = signature_set.signatures
         self._patterns: list[_Pattern] = []
-        expressions: list[bytes] = []
-        flags: list[int] = []
-        self._unscreened: list[int] = []
-        self._screened_ids: list[int] = []
+        self._always_confirmed: list[int] = []  # patterns Hyperscan cannot screen even approximately
+        entries: list[tuple[bytes, int | str]] = []  # (expression, pattern index or screen name)
         for signature_index, signature in enumerate(self.signatures):
             for source, compiled in zip(signature.spec.patterns, signature.compiled, strict=True):
+                entries.append((source.encode("utf-8"), len(self._patterns)))
                 self._patterns.append(_Pattern(signature_index, compiled))
-                expressions.append(source.encode("utf-8"))
-                flags.append(_BASE_FLAGS | (hyperscan.HS_FLAG_PREFILTER if _LIKELY_UNSUPPORTED.search(source) else 0))
-        self._database: hyperscan.Database | None = None
-        if expressions:
-            try:
-                self._database = _compile(expressions, flags, list(range(len(expressions))))
-                self._screened_ids = list(range(len(expressions)))
-            except hyperscan.error:
-                self._database = self._compile_screenable(expressions)
+        entries.extend((expression, name) for name, expression in (screen or {}).items())
+        flags = [
+            SCREEN_FLAGS | (hyperscan.HS_FLAG_PREFILTER if _LIKELY_UNSUPPORTED.search(expression.decode()) else 0)
+            for expression, _ in entries
+        ]
+        self._database = self._load_or_compile(entries, flags, cache_dir)
 
-    def _compile_screenable(self, expressions: list[bytes]) -> hyperscan.Database | None:
+    def _load_or_compile(
+        self, entries: list[tuple[bytes, int | str]], flags: list[int], cache_dir: Path | None
+    ) -> hyperscan.Database | None:
+        expressions = [expression for expression, _ in entries]
+        digest = hashlib.sha256(repr((expressions, flags, hyperscan.__version__)).encode()).hexdigest()[:24]
+        cached = cache_dir / f"hyperscan-{digest}.db" if cache_dir is not None else None
+        self._entries = [target for _, target in entries]
+        if cached is not None and cached.is_file():
+            try:
+                database = hyperscan.loadb(cached.read_bytes(), hyperscan.HS_MODE_BLOCK)
+                database.scratch = hyperscan.Scratch(database)
+                return database
+            except (OSError, hyperscan.error):
+                logger.info("ignoring unreadable pattern cache %s", cached)
+        if not expressions:
+            return None
+        try:
+            database = _compile(expressions, flags)
+        except hyperscan.error:
+            return self._compile_screenable(entries)
+        if cached is not None:
+            _write_atomically(cached, hyperscan.dumpb(database))
+        return database
+
+    def _compile_screenable(self, entries: list[tuple[bytes, int | str]]) -> hyperscan.Database | None:
         """Slow path: find, pattern by pattern, how Hyperscan can screen each; the rest are always confirmed."""
-        screenable: list[tuple[int, bytes, int]] = []
-        for pattern_id, expression in enumerate(expressions):
-            flag = _hyperscan_flags(expression)
-            if flag is None:
-                self._unscreened.append(pattern_id)
+        screenable: list[tuple[bytes, int, int | str]] = []
+        for expression, target in entries:
+            flag = _screen_flags(expression)
+            if flag is not None:
+                screenable.append((expression, flag, target))
+            elif isinstance(target, int):
+                self._always_confirmed.append(target)
                 logger.info("pattern %r is not screened by Hyperscan", expression)
             else:
-                screenable.append((pattern_id, expression, flag))
-        self._screened_ids = [pattern_id for pattern_id, _, _ in screenable]
+                raise ValueError(f"screen pattern {target!r} cannot be compiled by Hyperscan")
+        self._entries = [target for _, _, target in screenable]
         if not screenable:
             return None
-        return _compile([item[1] for item in screenable], [item[2] for item in screenable],
-                        list(range(len(screenable))))
+        return _compile([item[0] for item in screenable], [item[1] for item in screenable])
 
-    def scan(self, block: LineBlock, data: bytes, state: ScanState) -> None:
-        """Find every signature line in one block (data is the block with ANSI codes removed)."""
-        fired: set[int] = set(self._unscreened)
+    def scan(self, block: LineBlock, data: bytes, state: ScanState) -> set[str]:
+        """Record every signature line of one block (ANSI codes removed); return the screen names that fired."""
+        fired_patterns: set[int] = set(self._always_confirmed)
+        fired_screens: set[str] = set()
         if self._database is not None:
-            screened_ids = self._screened_ids
+            entries = self._entries
 
-            def on_match(expression_id: int, start: int, end: int, flags: int, context: object) -> None:
-                fired.add(screened_ids[expression_id])
+            def on_match(entry_id: int, start: int, end: int, flags: int, context: object) -> None:
+                target = entries[entry_id]
+                if isinstance(target, int):
+                    fired_patterns.add(target)
+                else:
+                    fired_screens.add(target)
 
             self._database.scan(data, match_event_handler=on_match)
-        for pattern_id in sorted(fired):
+        for pattern_id in sorted(fired_patterns):
             self._confirm(pattern_id, block, data, state)
+        return fired_screens
 
     def _confirm(self, pattern_id: int, block: LineBlock, data: bytes, state: ScanState) -> None:
         pattern = self._patterns[pattern_id]
@@ -149,18 +203,13 @@ class Matcher:
         state.counts[signature.id] = counted
 
 
-def _compile(expressions: list[bytes], flags: list[int], ids: list[int]) -> hyperscan.Database:
-    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    database.compile(expressions=expressions, ids=ids, flags=flags)
-    return database
-
-
-def _hyperscan_flags(expression: bytes) -> int | None:
-    """Flags under which Hyperscan can screen this pattern: exact, prefilter, or None when it cannot."""
-    for flags in (_BASE_FLAGS, _BASE_FLAGS | hyperscan.HS_FLAG_PREFILTER):
-        try:
-            _compile([expression], [flags], [0])
-        except hyperscan.error:
-            continue
-        return flags
-    return None
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Best effort: a cache that cannot be written is simply not used."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except OSError as error:
+        logger.info("cannot write pattern cache %s: %s", path, error)

@@ -1,4 +1,9 @@
-"""Where the run was: optimizer steps, totals and loss values, read from what trainers print."""
+"""Where the run was: optimizer steps, totals and loss values, read from what trainers print.
+
+A multi-GB log is mostly progress: reading every bar and loss line in Python would be the slowest
+part of a diagnosis. So blocks are screened first; loss values are sampled (a bounded number per
+block, plus every NaN/Inf); steps are read in full only from the last window that shows progress.
+"""
 
 from __future__ import annotations
 
@@ -19,24 +24,35 @@ _STEP_PATTERNS: list[tuple[str, re.Pattern[bytes]]] = [
                         re.M)),
     ("deepspeed", re.compile(rb"\bstep=(\d+), skipped=\d+()")),
     ("generic", re.compile(
-        rb"(?<![\w/-])(?i:global[_ ]?step|step|iter(?:ation)?)(?![\w-])\s*[=:#]?\s*(\d+)(?:\s*/\s*(\d+))?"
+        rb"\b(?:global[_ ]step|[Ss]tep|STEP|[Ii]ter(?:ation)?)\b\s*[=:#]?\s*(\d+)(?:\s*/\s*(\d+))?"
     )),
     ("it", re.compile(rb"^\s*it\s+(\d+)\s*\|()", re.M)),
 ]
-_ANY_PROGRESS = re.compile(b"|".join(b"(?:%s)" % pattern.pattern for _, pattern in _STEP_PATTERNS if _ != "tqdm")
-                           + rb"|\d{1,3}%\|", re.M)
+_SAME_LINE_STEP = [pattern for kind, pattern in _STEP_PATTERNS if kind in ("swift", "megatron", "generic")]
 _TRAINING_BAR = re.compile(rb"(?i)^\s*(?:train(?:ing)?|epoch\s*\d*|steps?|iterations?|it)?\s*:?\s*$")
 _EPOCH_BAR = re.compile(rb"(?i)epoch\s*(\d+)")
 _LOSS = re.compile(
     rb"'loss':\s*'?" + _NUMBER + rb"'?"
-    rb"|(?i:(?<![\w.])(?:lm |train[_ ]?)?loss)\s*[=:]?\s*" + _NUMBER + rb"(?![\w.])"
+    rb"|(?<![\w.])(?:lm |train[_ ]?)?(?:loss|Loss|LOSS)\s*[=:]?\s*" + _NUMBER + rb"(?![\w.])"
 )
-_GRAD_NORM_BAD = re.compile(rb"(?i)'?grad_norm'?\s*[=:]\s*'?(nan|inf)\b")
-_TRAINING_MARKERS = re.compile(
-    rb"\*\*\*\*\* Running training \*\*\*\*\*|(?i:\bstart(?:ing)? training\b|\btraining started\b)"
+_BAD_LOSS = re.compile(
+    rb"(?:'(?:loss|grad_norm)':\s*'?|(?<![\w.])(?:lm |train[_ ]?)?(?:loss|grad_norm)\s*[=:]?\s*)(nan|-?inf)\b", re.I
 )
+_TRAINING_MARKERS = re.compile(rb"\*\*\*\*\* Running training \*\*\*\*\*|\b[Ss]tart(?:ing)? training\b")
 _TOTAL_STEPS = re.compile(rb"Total optimization steps\s*=\s*([\d,]+)|\bmax_steps\s*[=:]\s*'?(\d+)")
+
+# What the screen looks for, so that the patterns above only run on blocks that have something.
+SCREEN_PATTERNS = {
+    "progress": rb"\d+/\d+ ?\[|global_step|\biteration\s+\d|\b[Ss]tep\b|\bSTEP\b|\b[Ii]ter\b|^\s*it\s+\d",
+    "loss": rb"(?i)loss",
+    "bad_loss": rb"(?i)(?:loss|grad_norm)'?\s*[=:]?\s*'?-?(?:nan|inf)\b",
+    "training_marker": _TRAINING_MARKERS.pattern,
+    "total_steps": _TOTAL_STEPS.pattern,
+}
+
 MAX_LOSS_POINTS = 2000
+LOSS_SAMPLES_PER_BLOCK = 32
+WINDOW = 256 * 1024
 _LOOKBACK = 600
 
 
@@ -68,8 +84,8 @@ class Progress:
     step_line: int | None = None
     training_started: bool = False
     training_started_line: int | None = None
-    loss_curve: list[LossPoint] = field(default_factory=list)
     first_training_line: int | None = None
+    loss_curve: list[LossPoint] = field(default_factory=list)
     first_bad_loss: LossEvent | None = None  # the first NaN/Inf loss or grad norm
     divergence: LossEvent | None = None  # the peak of a loss that exploded without NaN
 
@@ -87,15 +103,12 @@ def _line_text(data: bytes, offset: int) -> str:
     return decode_line(data[start : end if end >= 0 else len(data)])[:2000]
 
 
-def _line_number(data: bytes, first_line: int, offset: int) -> int:
-    return first_line + data.count(b"\n", 0, offset)
-
-
-def _marks_in(data: bytes, first_line: int, *, start: int = 0) -> list[StepMark]:
-    """Every step mark in data[start:], in order."""
+def _marks_in(data: bytes, first_line: int | None, *, start: int = 0, end: int | None = None) -> list[StepMark]:
+    """Every step mark in data[start:end], in order; first_line numbers data's first line (None: no numbers)."""
+    stop = len(data) if end is None else end
     found: list[tuple[int, StepMark]] = []
     for kind, pattern in _STEP_PATTERNS:
-        for match in pattern.finditer(data, start):
+        for match in pattern.finditer(data, start, stop):
             if kind == "tqdm":
                 description, step_raw, total_raw = match.groups()
                 training = bool(_TRAINING_BAR.match(description))
@@ -103,89 +116,144 @@ def _marks_in(data: bytes, first_line: int, *, start: int = 0) -> list[StepMark]
                 epoch = _EPOCH_BAR.search(description)
                 if epoch and total:
                     step += int(epoch.group(1)) * total
-                    total = 0  # per-epoch bar: the run's total is unknown
+                    total = 0  # a per-epoch bar: the run's total is unknown
             else:
                 step_raw, total_raw = match.group(1), match.group(2)
                 training, step, total = True, int(step_raw), int(total_raw) if total_raw else 0
-            mark = StepMark(kind, step, total or None, _line_number(data, first_line, match.start()), training)
-            found.append((match.start(), mark))
+            found.append((match.start(), StepMark(kind, step, total or None, 0, training)))
     found.sort(key=lambda item: item[0])
-    return [mark for _, mark in found]
+    if first_line is None:
+        return [mark for _, mark in found]
+    marks = []
+    line, counted_to = first_line + data.count(b"\n", 0, start), start
+    for offset, mark in found:
+        line += data.count(b"\n", counted_to, offset)
+        counted_to = offset
+        marks.append(StepMark(mark.kind, mark.step, mark.total, line, mark.training))
+    return marks
+
+
+class _LossFinder:
+    """Finds loss values in one block: literal finds (each word's next offset remembered), then the full pattern."""
+
+    _WORDS = (b"loss", b"Loss", b"LOSS")
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._next = {word: data.find(word) for word in self._WORDS}
+
+    def next_at_or_after(self, position: int) -> re.Match[bytes] | None:
+        data = self._data
+        while True:
+            for word, offset in self._next.items():
+                if 0 <= offset < position:
+                    self._next[word] = data.find(word, position)
+            found = [offset for offset in self._next.values() if offset >= 0]
+            if not found:
+                return None
+            offset = min(found)
+            line_start = data.rfind(b"\n", 0, offset) + 1
+            line_end = data.find(b"\n", offset)
+            line_end = len(data) if line_end < 0 else line_end
+            match = _LOSS.search(data, max(line_start, offset - 16), line_end)
+            if match is not None:
+                return match
+            position = offset + 4
+
+
+def _windows_backwards(size: int) -> list[tuple[int, int]]:
+    starts = range(max(0, size - WINDOW), -1, -WINDOW) if size > WINDOW else [0]
+    windows = [(start, min(size, start + WINDOW + _LOOKBACK)) for start in starts]
+    if windows[-1][0] > 0:
+        windows.append((0, windows[-1][0] + _LOOKBACK))
+    return windows
 
 
 class ProgressTracker:
-    """Reads progress block by block in one pass; only the last block with progress is re-read in full."""
+    """Reads progress block by block in one pass; only the last window with progress is read in full."""
 
     def __init__(self) -> None:
         self._last_progress_block: tuple[bytes, int] | None = None
         self._first_training_total: int | None = None
+        self._first_training_line: int | None = None
         self._stated_total: int | None = None
         self._training_started_line: int | None = None
         self._loss_points: list[tuple[LossPoint, int]] = []
+        self._first_bad: LossEvent | None = None
         self._best_loss: LossPoint | None = None
         self._divergence: LossEvent | None = None
-        self._first_training_line: int | None = None
-        self._loss_stride = 1
-        self._loss_seen = 0
-        self._first_bad: LossEvent | None = None
         self._last_step_seen: int | None = None
 
-    def feed(self, data: bytes, first_line: int) -> None:
-        """Take one block of whole lines (ANSI codes already removed)."""
-        if _ANY_PROGRESS.search(data) is not None:
+    def feed(self, data: bytes, first_line: int, fired: set[str]) -> None:
+        """Take one block of whole lines (ANSI codes removed) and the screen's verdict on it."""
+        if "progress" in fired:
             self._last_progress_block = (data, first_line)
-            if self._first_training_total is None or self._first_training_line is None:
-                for mark in _marks_in(data, first_line):
-                    if mark.training and self._first_training_line is None:
-                        self._first_training_line = mark.line
-                    if mark.training and mark.total and self._first_training_total is None:
-                        self._first_training_total = mark.total
-                        break
-        if self._stated_total is None and (total := _TOTAL_STEPS.search(data)):
+            if self._first_training_line is None:
+                self._find_first_training_mark(data, first_line)
+        if "total_steps" in fired and self._stated_total is None and (total := _TOTAL_STEPS.search(data)):
             self._stated_total = int((total.group(1) or total.group(2)).replace(b",", b""))
-        if self._training_started_line is None and (marker := _TRAINING_MARKERS.search(data)):
-            self._training_started_line = _line_number(data, first_line, marker.start())
-        self._read_losses(data, first_line)
+        if "training_marker" in fired and self._training_started_line is None:
+            marker = _TRAINING_MARKERS.search(data)
+            if marker is not None:
+                self._training_started_line = first_line + data.count(b"\n", 0, marker.start())
+        if "bad_loss" in fired and self._first_bad is None:
+            self._read_first_bad_loss(data, first_line)
+        if "loss" in fired:
+            self._sample_losses(data, first_line)
+
+    def _find_first_training_mark(self, data: bytes, first_line: int) -> None:
+        for start in range(0, len(data), WINDOW):
+            marks = [mark for mark in _marks_in(data, first_line, start=start, end=start + WINDOW) if mark.training]
+            if marks:
+                self._first_training_line = marks[0].line
+                self._first_training_total = next((mark.total for mark in marks if mark.total), None)
+                return
 
     def _step_before(self, data: bytes, offset: int) -> int | None:
-        window_start = max(0, offset - _LOOKBACK)
+        """The training step a loss value belongs to: on its own line, or the last bar just before it."""
         line_start = data.rfind(b"\n", 0, offset) + 1
         line_end = data.find(b"\n", offset)
         same_line = data[line_start : line_end if line_end >= 0 else len(data)]
-        for kind in ("swift", "megatron", "generic", "deepspeed", "it"):
-            pattern = dict(_STEP_PATTERNS)[kind]
+        for pattern in _SAME_LINE_STEP:
             if match := pattern.search(same_line):
                 return int(match.group(1))
-        marks = _marks_in(data[window_start:offset], 0)
+        marks = _marks_in(data, None, start=max(0, offset - _LOOKBACK), end=offset)
         training = [mark for mark in marks if mark.training]
         return training[-1].step if training else None
 
-    def _read_losses(self, data: bytes, first_line: int) -> None:
-        for match in _LOSS.finditer(data):
+    def _point_at(self, data: bytes, offset: int, value: float) -> LossPoint:
+        step = self._step_before(data, offset)
+        if step is None:
+            step = (self._last_step_seen or 0) + 1
+        self._last_step_seen = step
+        return LossPoint(step=step, loss=value)
+
+    def _read_first_bad_loss(self, data: bytes, first_line: int) -> None:
+        match = _BAD_LOSS.search(data)
+        if match is None:
+            return
+        point = self._point_at(data, match.start(), math.nan if b"nan" in match.group(1).lower() else math.inf)
+        line = first_line + data.count(b"\n", 0, match.start())
+        self._first_bad = LossEvent(point, line, _line_text(data, match.start()))
+        self._loss_points.append((point, line))
+
+    def _sample_losses(self, data: bytes, first_line: int) -> None:
+        """Up to LOSS_SAMPLES_PER_BLOCK loss values spread over the block, in order."""
+        stride = max(1, len(data) // LOSS_SAMPLES_PER_BLOCK)
+        position = 0
+        finder = _LossFinder(data)
+        while (match := finder.next_at_or_after(position)) is not None:
             raw = match.group(1) if match.group(1) is not None else match.group(2)
-            value = _to_float(raw)
-            self._loss_seen += 1
-            bad = not math.isfinite(value)
-            if not bad and self._loss_seen % self._loss_stride:
-                continue
-            step = self._step_before(data, match.start())
-            if step is None:
-                step = (self._last_step_seen or 0) + 1
-            self._last_step_seen = step
-            line = _line_number(data, first_line, match.start())
-            point = LossPoint(step=step, loss=value)
-            if bad and self._first_bad is None:
-                self._first_bad = LossEvent(point, line, _line_text(data, match.start()))
-            self._loss_points.append((point, line))
-            if not bad and self._divergence is None:
-                self._watch_divergence(point, line, data, match.start())
-            if len(self._loss_points) > MAX_LOSS_POINTS:
-                self._loss_points = self._loss_points[::2]
-                self._loss_stride *= 2
-        if self._first_bad is None and (bad_norm := _GRAD_NORM_BAD.search(data)):
-            step = self._step_before(data, bad_norm.start()) or self._last_step_seen or 0
-            line = _line_number(data, first_line, bad_norm.start())
-            self._first_bad = LossEvent(LossPoint(step=step, loss=math.nan), line, _line_text(data, bad_norm.start()))
+            point = self._point_at(data, match.start(), _to_float(raw))
+            self._loss_points.append((point, first_line))  # the block's line: enough to keep them in order
+            if math.isfinite(point.loss) and self._divergence is None:
+                self._watch_divergence(point, first_line + data.count(b"\n", 0, match.start()), data, match.start())
+            position = max(match.end(), (match.start() // stride + 1) * stride)
+        if len(self._loss_points) > MAX_LOSS_POINTS:
+            keep = {id(point) for point in self._loss_points[::2]}
+            self._loss_points = [
+                item for item in self._loss_points if id(item) in keep or not math.isfinite(item[0].loss)
+            ]
 
     def _watch_divergence(self, point: LossPoint, line: int, data: bytes, offset: int) -> None:
         """A loss that explodes without NaN: a finite value far above the best seen before it."""
@@ -197,20 +265,17 @@ class ProgressTracker:
 
     def finish(self, *, stated_total: int | None = None) -> Progress:
         """The progress as of the end of the log; stated_total is max_steps when the run facts show it."""
+        self._loss_points.sort(key=lambda item: item[1])
         progress = Progress(
             loss_curve=[point for point, _ in self._loss_points],
             first_bad_loss=self._first_bad,
             first_training_line=self._first_training_line,
+            divergence=self._divergence,
         )
         total = stated_total or self._stated_total or self._first_training_total
         if self._last_progress_block is not None:
-            data, first_line = self._last_progress_block
-            marks = [mark for mark in _marks_in(data, first_line) if mark.training]
-            if total:
-                with_total = [mark for mark in marks if mark.total == total]
-                marks = with_total or [mark for mark in marks if mark.total is None or mark.total == total]
-            if marks:
-                last = marks[-1]
+            last = self._last_training_mark(total)
+            if last is not None:
                 progress.step, progress.step_line = last.step, last.line
                 progress.total_steps = total or last.total
                 progress.training_started = True
@@ -221,5 +286,16 @@ class ProgressTracker:
             progress.training_started = True
             point, line = self._loss_points[-1]
             progress.step, progress.step_line = point.step, line
-        progress.divergence = self._divergence
         return progress
+
+    def _last_training_mark(self, total: int | None) -> StepMark | None:
+        assert self._last_progress_block is not None
+        data, first_line = self._last_progress_block
+        for start, end in _windows_backwards(len(data)):
+            marks = [mark for mark in _marks_in(data, first_line, start=start, end=end) if mark.training]
+            if total:
+                with_total = [mark for mark in marks if mark.total == total]
+                marks = with_total or [mark for mark in marks if mark.total is None]
+            if marks:
+                return marks[-1]
+        return None

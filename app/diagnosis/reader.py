@@ -33,6 +33,7 @@ class LineBlock:
 
     data: bytes
     first_line: int
+    line_count: int
 
 
 def _open(source: LogSource) -> tuple[BinaryIO, bool]:
@@ -157,9 +158,10 @@ def iter_line_blocks(
     """Regroup raw blocks into ~target-sized blocks of whole lines, with their first line number.
 
     A line longer than max_line is cut to max_line bytes (the rest is skipped, not held in memory),
-    so line numbers still match the submitted file.
+    so line numbers still match the submitted file. Each byte is copied once.
     """
-    pending = bytearray()
+    parts: list[bytes] = []
+    size = 0
     line = 1
     skipping = False
     checked_binary = False
@@ -175,24 +177,37 @@ def iter_line_blocks(
                 continue
             skipping = False
             block = block[newline + 1 :]
-        pending += block
-        if len(pending) < target and len(pending) <= max_line:
+        parts.append(block)
+        size += len(block)
+        if size < target and size <= max_line:
             continue
-        cut = pending.rfind(b"\n")
+        index, cut = _last_newline(parts)
         if cut >= 0:
-            data = bytes(pending[: cut + 1])
-            del pending[: cut + 1]
-            yield LineBlock(data, line)
-            line += data.count(b"\n")
-        if len(pending) > max_line:
-            yield LineBlock(bytes(pending[:max_line]) + b"\n", line)
+            data = b"".join([*parts[:index], parts[index][: cut + 1]])
+            count = data.count(b"\n")
+            yield LineBlock(data, line, count)
+            line += count
+            rest = [parts[index][cut + 1 :], *parts[index + 1 :]]
+            parts = [part for part in rest if part]
+            size = sum(len(part) for part in parts)
+        if size > max_line:
+            yield LineBlock(b"".join(parts)[:max_line] + b"\n", line, 1)
             line += 1
-            pending.clear()
+            parts, size = [], 0
             skipping = True
-    if pending:
-        if not pending.endswith(b"\n"):
-            pending += b"\n"
-        yield LineBlock(bytes(pending), line)
+    if parts:
+        data = b"".join(parts)
+        data = data if data.endswith(b"\n") else data + b"\n"
+        yield LineBlock(data, line, data.count(b"\n"))
+
+
+def _last_newline(parts: list[bytes]) -> tuple[int, int]:
+    """(index of the part, offset in it) of the last newline, or (0, -1) when there is none."""
+    for index in range(len(parts) - 1, -1, -1):
+        cut = parts[index].rfind(b"\n")
+        if cut >= 0:
+            return index, cut
+    return 0, -1
 
 
 def strip_ansi(data: bytes) -> bytes:

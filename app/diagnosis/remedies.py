@@ -19,7 +19,7 @@ _TORCHRUN_ENTRY = re.compile(r"^\S*python[\d.]*\s+-m\s+torch\.distributed\.run\b
 def _round(value: float) -> float | int:
     if value == int(value) and abs(value) >= 1:
         return int(value)
-    digits = 3 - int(math.floor(math.log10(abs(value)))) - 1 if value else 0
+    digits = 3 - math.floor(math.log10(abs(value))) - 1 if value else 0
     return round(value, max(digits, 0))
 
 

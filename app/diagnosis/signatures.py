@@ -16,6 +16,7 @@ from app.diagnosis.taxonomy import categories, stages
 from app.errors import SignatureError
 
 BUILTIN_SIGNATURE_DIR = Path(__file__).resolve().parents[2] / "signatures"
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 
 
@@ -129,7 +130,7 @@ def _field_path(location: tuple[Any, ...]) -> str:
 def load_signature_file(path: Path) -> Signature:
     """Load, validate and compile one signature file; SignatureError names the file and the field."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise SignatureError(f"{path}: cannot read as YAML: {error}") from None
     if not isinstance(raw, dict):

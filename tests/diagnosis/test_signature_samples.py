@@ -25,7 +25,7 @@ _HOSTILE_LINES = [
 def _matching_ids(matcher: Matcher, line: str) -> set[str]:
     data = line.encode("utf-8") + b"\n"
     state = ScanState()
-    matcher.scan(LineBlock(data, 1), data, state)
+    matcher.scan(LineBlock(data, 1, data.count(b"\n")), data, state)
     return {hit.signature.id for hit in state.hits}
 
 

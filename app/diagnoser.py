@@ -1,0 +1,18 @@
+"""The Diagnoser as the settings configure it: the one place the CLI, the service and admin tasks build it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.config import Settings
+from app.diagnosis.engine import Diagnoser
+from app.diagnosis.signatures import load_signature_set
+
+
+def build_diagnoser(settings: Settings, extra_signature_dirs: Sequence[Path] = ()) -> Diagnoser:
+    """Built-in signatures plus the team's folders, the decompression bound, and the pattern cache."""
+    signature_set = load_signature_set([*settings.signature_dirs, *extra_signature_dirs])
+    return Diagnoser(
+        signature_set, max_decompressed_bytes=settings.max_decompressed_bytes, cache_dir=settings.cache_dir
+    )
