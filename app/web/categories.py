@@ -46,7 +46,7 @@ CATEGORY_COLORS: dict[str, str] = {
 
 STAGE_LABELS: dict[str, str] = {
     "load": "Loading",
-    "early": "Early (≤ step 100)",
+    "early": "Early",
     "mid_run": "Mid-run",
     "checkpoint": "Checkpoint",
     "unknown": "Unknown",

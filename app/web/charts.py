@@ -99,7 +99,7 @@ def categories_by_volume(counts: Sequence[DayCount]) -> list[str]:
 
 def stacked_daily_chart(counts: Sequence[DayCount], *, first_day: date, last_day: date, label: str) -> Markup:
     """Diagnoses per day as columns stacked by category, every day of the window shown."""
-    width, height, left, right, top, bottom = 640, 240, 40, 8, 12, 28
+    width, height, left, right, top, bottom = 960, 260, 40, 8, 12, 28
     days = [first_day + timedelta(days=offset) for offset in range((last_day - first_day).days + 1)]
     per_day: dict[date, dict[str, int]] = {day: {} for day in days}
     for item in counts:

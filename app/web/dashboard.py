@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from markupsafe import Markup
 
+from app.store.repositories.page_views import DayTally
 from app.web.categories import category_color, category_label, stage_color, stage_label
 from app.web.charts import Bar, DayCount, bar_chart, categories_by_volume, share_bar, stacked_daily_chart
 from app.web.filters import DashboardWindow
@@ -32,15 +35,17 @@ class DashboardView:
     legend: list[tuple[str, str]]
 
 
-def dashboard_view(
-    window: DashboardWindow,
-    *,
-    today: date,
-    by_category: Sequence[tuple[str, int]],
-    by_stage: Sequence[tuple[str, int]],
-    per_day: Sequence[DayCount],
-) -> DashboardView:
+def most_frequent_first(counts: Counter[str]) -> list[tuple[str, int]]:
+    """(key, count) pairs, the largest count first, ties by key."""
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def dashboard_view(window: DashboardWindow, *, today: date, tallies: Sequence[DayTally]) -> DashboardView:
     """Charts whose bars link to the list page filtered the same way."""
+    by_category = most_frequent_first(_sum_by(tallies, lambda tally: tally.category))
+    by_stage = most_frequent_first(_sum_by(tallies, lambda tally: tally.stage))
+    per_day_counts = _sum_by(tallies, lambda tally: (tally.day, tally.category))
+    per_day = [DayCount(day, category, count) for (day, category), count in per_day_counts.items()]
     total = sum(count for _, count in by_category)
     stages = dict(by_stage)
     loading, early = stages.get("load", 0), stages.get("early", 0)
@@ -73,3 +78,10 @@ def dashboard_view(
         cheap_chart=share_bar(cheap_segments, label="Where runs died"),
         legend=[(category_label(name), name) for name in categories_by_volume(per_day)],
     )
+
+
+def _sum_by(tallies: Sequence[DayTally], key: Callable[[DayTally], Any]) -> Counter[Any]:
+    counts: Counter[Any] = Counter()
+    for tally in tallies:
+        counts[key(tally)] += tally.count
+    return counts

@@ -21,13 +21,11 @@ from app.errors import AuthenticationError, NotFoundError, TrainwreckError
 from app.services.auth import TOKEN_COOKIE, auth_required, resolve_scope
 from app.store.log_blobs import iter_log
 from app.store.repositories.diagnoses import DiagnosisFilters, get_diagnosis, list_failure_groups
-from app.store.repositories.page_views import count_by_day_and_category, list_summaries, top_failure_kinds
-from app.store.repositories.stats import count_diagnoses_by
+from app.store.repositories.page_views import list_summaries, tally_by_day_category_and_stage, top_failure_kinds
 from app.store.repositories.teams import list_team_names
 from app.store.session import SessionDep
 from app.store.types import utc_now
 from app.web.categories import category_label, stage_label
-from app.web.charts import DayCount
 from app.web.dashboard import dashboard_view
 from app.web.filters import DASHBOARD_WINDOWS, PAGE_SIZE, DashboardWindow, ListFilters, positive_int
 from app.web.log_lines import line_window, select_lines
@@ -202,16 +200,7 @@ def dashboard_page(request: Request, session: SessionDep, viewer: ViewerDep) -> 
     window = DashboardWindow.from_query(request.query_params)
     today = utc_now().date()
     store_filters = window.store_filters(today, visible_team=viewer.team)
-    per_day = [
-        DayCount(day, category, count) for day, category, count in count_by_day_and_category(session, store_filters)
-    ]
-    view = dashboard_view(
-        window,
-        today=today,
-        by_category=count_diagnoses_by(session, store_filters, group_by="category"),
-        by_stage=count_diagnoses_by(session, store_filters, group_by="stage"),
-        per_day=per_day,
-    )
+    view = dashboard_view(window, today=today, tallies=tally_by_day_category_and_stage(session, store_filters))
     return page(
         request,
         "dashboard.html",

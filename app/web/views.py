@@ -43,7 +43,7 @@ class SymptomRow:
 
 @dataclass(frozen=True, slots=True)
 class RemedyRow:
-    """One parameter to change, values written for people."""
+    """One parameter to change, values written for people (`suggested` is empty for advice)."""
 
     parameter: str
     current: str
@@ -89,7 +89,12 @@ def diagnosis_view(diagnosis: Diagnosis, *, context: Mapping[int, str] | None = 
             for symptom in diagnosis.symptoms
         ],
         remedies=[
-            RemedyRow(remedy.parameter, format_value(remedy.current), format_value(remedy.suggested), remedy.why)
+            RemedyRow(
+                remedy.parameter,
+                format_value(remedy.current),
+                "" if remedy.suggested is None else format_value(remedy.suggested),
+                remedy.why,
+            )
             for remedy in diagnosis.remedies
         ],
         run_facts=run_facts(diagnosis.run),

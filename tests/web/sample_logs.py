@@ -35,21 +35,31 @@ def _loss_lines(last_step: int, *, total: int, losses: dict[int, float] | None =
     return lines
 
 
-def gpu_oom_log(*, step: int = 853, total: int = 1900) -> bytes:
+def crash_log(error_lines: list[str], *, step: int | None, total: int = 1900, job: str = "") -> bytes:
+    """A fine-tune's log that trains (with loss lines) up to `step` (None: dies while loading), then fails."""
+    lines = [f"# job {job}"] if job else []
+    lines += _preamble(TRAIN_COMMAND) + (_loss_lines(step, total=total) if step else [])
+    return ("\n".join(lines + error_lines) + "\n").encode()
+
+
+def gpu_oom_log(*, step: int = 853, total: int = 1900, job: str = "") -> bytes:
     """An 8-GPU fine-tune that runs out of GPU memory mid-run, the other ranks cascading after it."""
-    lines = _preamble(TRAIN_COMMAND) + _loss_lines(step, total=total)
-    lines += [
-        "Traceback (most recent call last):",
-        '  File "/workspace/train.py", line 88, in <module>',
-        "    trainer.train()",
-        '  File "/usr/local/lib/python3.11/site-packages/torch/autograd/__init__.py", line 289, in backward',
-        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 3 has a total capacity of "
-        "79.15 GiB of which 1.12 GiB is free. Of the allocated memory 74.02 GiB is allocated by PyTorch.",
-        "[rank5]:[E304 18:04:12.019] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=48211, "
-        "OpType=ALLREDUCE, Timeout(ms)=600000) ran for 600012 milliseconds before timing out.",
-        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: train.py FAILED",
-    ]
-    return ("\n".join(lines) + "\n").encode()
+    return crash_log(
+        [
+            "Traceback (most recent call last):",
+            '  File "/workspace/train.py", line 88, in <module>',
+            "    trainer.train()",
+            '  File "/usr/local/lib/python3.11/site-packages/torch/autograd/__init__.py", line 289, in backward',
+            "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 3 has a total capacity of "
+            "79.15 GiB of which 1.12 GiB is free. Of the allocated memory 74.02 GiB is allocated by PyTorch.",
+            "[rank5]:[E304 18:04:12.019] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=48211, "
+            "OpType=ALLREDUCE, Timeout(ms)=600000) ran for 600012 milliseconds before timing out.",
+            "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: train.py FAILED",
+        ],
+        step=step,
+        total=total,
+        job=job,
+    )
 
 
 def nan_loss_log(*, nan_from: int = 420, total: int = 1900) -> bytes:
@@ -94,3 +104,22 @@ def script_log() -> bytes:
         b"<img src=x onerror=alert(2)>\n"
         b"torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 MiB <script>alert(3)</script>\n"
     )
+
+
+MORE_FAILURES: dict[str, list[str]] = {
+    "bus_error": [
+        "ERROR: Unexpected bus error encountered in worker. This might be caused by insufficient shared memory (shm).",
+        "Bus error (core dumped)",
+    ],
+    "segfault": ["  traceback : Signal 11 (SIGSEGV) received by PID 1288", "Segmentation fault (core dumped)"],
+    "no_space": [
+        "Saving model checkpoint to out/qwen-sft/checkpoint-1500",
+        "OSError: [Errno 28] No space left on device: '/output/checkpoint-1500/optimizer.pt'",
+    ],
+    "ecc": ["RuntimeError: CUDA error: uncorrectable ECC error encountered"],
+    "device_assert": [
+        "RuntimeError: CUDA error: device-side assert triggered",
+        "Compile with `TORCH_USE_CUDA_DSA` to enable device-side assertions.",
+    ],
+    "module_missing": ["ModuleNotFoundError: No module named 'flash_attn'"],
+}

@@ -5,19 +5,32 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
-import uvicorn
+from fastapi import FastAPI
+from server_support import LiveServer
+from sqlalchemy import update
 
 from app.config import Settings
+from app.diagnosis.engine import Diagnoser
 from app.main import create_app
 from app.store.migrate import upgrade
-from tests.web.sample_logs import gpu_oom_log, missing_field_log, nan_loss_log, script_log
+from app.store.models import DiagnosisRecord
+from app.store.types import utc_now
+from tests.web.sample_logs import (
+    MORE_FAILURES,
+    crash_log,
+    gpu_oom_log,
+    missing_field_log,
+    nan_loss_log,
+    nccl_timeout_log,
+    script_log,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -44,27 +57,24 @@ def chromium_path() -> str:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+@contextmanager
+def served(data_dir: Path, diagnoser: Diagnoser) -> Iterator[tuple[str, FastAPI]]:
+    """The real app on a fresh SQLite store in data_dir, served by uvicorn on a free loopback port."""
+    settings = Settings(data_dir=data_dir, auth="off", _env_file=None)  # type: ignore[call-arg]
+    upgrade(settings.sqlalchemy_url)
+    app = create_app(settings, diagnoser=diagnoser)
+    server = LiveServer(app)
+    server.start()
+    try:
+        yield server.url, app
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("browser-store"), auth="off", _env_file=None)  # type: ignore[call-arg]
-    upgrade(settings.sqlalchemy_url)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+def server_url(tmp_path_factory: pytest.TempPathFactory, diagnoser: Diagnoser) -> Iterator[str]:
+    with served(tmp_path_factory.mktemp("browser-store"), diagnoser) as (url, _app):
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +181,60 @@ def test_keyboard_users_can_skip_to_the_content(page, server_url: str) -> None: 
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
+
+
+def seed_history(url: str, app: FastAPI) -> int:
+    """About a month of a lab's crashed runs across three teams, sent through the API and spread over days."""
+    history: list[tuple[str, str, bytes]] = []
+    for index in range(14):
+        step = 400 + 97 * index
+        history.append(("vision", f"sft-qwen7b-{step}", gpu_oom_log(step=step, job=f"oom-{index}")))
+    for index in range(6):
+        history.append(("nlp", f"pretrain-1b-lr3e-4-{index}", nan_loss_log(nan_from=300 + 40 * index)))
+    for index in range(5):
+        history.append(("nlp", f"mn-llama-70b-{index}", nccl_timeout_log() + f"# rerun {index}\n".encode()))
+    for index in range(7):
+        history.append(("speech", f"asr-data-v{index}", missing_field_log() + f"# attempt {index}\n".encode()))
+    failures = list(MORE_FAILURES.items())
+    for index in range(18):
+        name, lines = failures[index % len(failures)]
+        team = ("vision", "nlp", "speech")[index % 3]
+        step = None if name == "module_missing" else 60 + 83 * index
+        history.append((team, f"{name.replace('_', '-')}-{index}", crash_log(lines, step=step, job=f"{name}-{index}")))
+    ids = []
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for team, job_id, log in history:
+            response = http.post(
+                "/api/v1/diagnoses", files={"file": ("train.log", log)}, data={"team": team, "job_id": job_id}
+            )
+            assert response.status_code == 201, response.text
+            ids.append(response.json()["id"])
+    now = utc_now()
+    with app.state.session_factory() as session, session.begin():
+        for position, diagnosis_id in enumerate(ids):
+            age = timedelta(days=(len(ids) - position) * 27 / len(ids), hours=(position * 7) % 11)
+            session.execute(
+                update(DiagnosisRecord).where(DiagnosisRecord.id == diagnosis_id).values(received_at=now - age)
+            )
+    return ids[-1]
+
+
+def test_screenshots_of_the_three_pages(browser_context, tmp_path: Path, diagnoser: Diagnoser) -> None:  # type: ignore[no-untyped-def]
+    """Screenshots for the README (written to TRAINWRECK_SCREENSHOT_DIR when it is set)."""
+    target = Path(os.environ.get("TRAINWRECK_SCREENSHOT_DIR") or tmp_path)
+    with served(tmp_path / "store", diagnoser) as (url, app):
+        latest = seed_history(url, app)
+        page = browser_context.new_page()
+        page.set_viewport_size({"width": 1280, "height": 1000})
+        page.goto(url + "/")
+        page.screenshot(path=str(target / "list.png"))
+        oom = page.locator("tr", has_text="sft-qwen7b-1661").locator("td.title a")
+        oom.click()
+        page.wait_for_url(re.compile(r"/diagnoses/\d+$"))
+        page.screenshot(path=str(target / "diagnosis.png"), full_page=True)
+        page.goto(url + "/dashboard")
+        page.screenshot(path=str(target / "dashboard.png"), full_page=True)
+        page.close()
+    assert latest > 0
+    for name in ("list.png", "diagnosis.png", "dashboard.png"):
+        assert (target / name).stat().st_size > 10_000

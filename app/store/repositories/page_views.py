@@ -82,18 +82,28 @@ def list_summaries(
     return Page(items=items, total=total or 0)
 
 
-def count_by_day_and_category(session: Session, filters: DiagnosisFilters) -> list[tuple[date, str, int]]:
-    """(UTC day, category, count) for the matching diagnoses, in day order."""
+@dataclass(frozen=True, slots=True)
+class DayTally:
+    """How many matching diagnoses of one category died at one stage on one UTC day."""
+
+    day: date
+    category: str
+    stage: str
+    count: int
+
+
+def tally_by_day_category_and_stage(session: Session, filters: DiagnosisFilters) -> list[DayTally]:
+    """The matching diagnoses counted per day, category and stage: every dashboard chart from one scan."""
     day = func.date(DiagnosisRecord.received_at).label("day")
     statement = (
-        select(day, DiagnosisRecord.category, func.count().label("count"))
+        select(day, DiagnosisRecord.category, DiagnosisRecord.stage, func.count().label("count"))
         .select_from(DiagnosisRecord)
         .join(Team)
         .where(*filter_conditions(filters))
-        .group_by(day, DiagnosisRecord.category)
-        .order_by(day, DiagnosisRecord.category)
+        .group_by(day, DiagnosisRecord.category, DiagnosisRecord.stage)
+        .order_by(day)
     )
-    return [(_as_date(row.day), row.category, row.count) for row in session.execute(statement)]
+    return [DayTally(_as_date(row.day), row.category, row.stage, row.count) for row in session.execute(statement)]
 
 
 def top_failure_kinds(session: Session, filters: DiagnosisFilters, *, limit: int) -> list[KindCount]:
