@@ -6,7 +6,7 @@ import logging
 import tempfile
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from app.api.schemas import diagnosis_url
 from app.config import Settings
 from app.diagnosis.engine import Diagnoser
 from app.errors import LogTooLargeError, TrainwreckError
+from app.services.diagnosing import diagnose_in_turn
 from app.services.ingest import IngestMeta, ingest_and_commit
 from app.services.listeners import IngestListeners
 from app.slack.blocks import SlackMessage, diagnosis_message, notice_message
@@ -58,12 +59,11 @@ class SlackService:
         self._identity_lock = threading.Lock()
         self._last_forget = 0.0
 
-    def accept_event(self, envelope: dict[str, Any]) -> Future[None] | None:
-        """Queue the delivery's work and return at once; None when there is nothing to do."""
+    def accept_event(self, envelope: dict[str, Any]) -> None:
+        """Queue the delivery's work, if it asks for any, and return at once."""
         post = post_from_event(envelope)
-        if post is None:
-            return None
-        return self._executor.submit(self._handle_logged, post)
+        if post is not None:
+            self._executor.submit(self._handle_logged, post)
 
     def team_for(self, channel: str, workspace: str | None) -> str:
         """The trainwreck team of a channel: mapped by channel id, else by workspace id, else the default."""
@@ -153,7 +153,8 @@ class SlackService:
 
     def _diagnose_pasted(self, post: SlackPost, text: str, *, team: str) -> None:
         data = text.encode("utf-8")
-        if not looks_like_crash_log(text, self._diagnoser.diagnose(data)):
+        screening = diagnose_in_turn(self._diagnoser, data, exit_code=None, progress=_no_progress)
+        if not looks_like_crash_log(text, screening):
             return  # a code block, but no crash in it
         with tempfile.TemporaryDirectory(prefix="trainwreck-slack-") as folder:
             path = Path(folder) / "log"
@@ -206,3 +207,7 @@ class SlackService:
                 except SlackApiError as error:
                     log.warning("Slack auth.test failed: %s", error)
             return self._identity
+
+
+def _no_progress(_bytes_read: int) -> None:
+    """Pasted text is small: no deadline to watch."""
