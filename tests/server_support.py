@@ -40,6 +40,11 @@ def padded_log(size: int, *, job: str = "padded") -> bytes:
     return filler * (size // len(filler)) + oom_log(job=job)
 
 
+def bearer(token: str) -> dict[str, str]:
+    """The header that carries an API token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 class LiveServer:
     """The app served by uvicorn on 127.0.0.1 in a background thread (real HTTP on loopback)."""
 
