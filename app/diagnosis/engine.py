@@ -17,7 +17,7 @@ from app.diagnosis.redact import redact_text
 from app.diagnosis.remedies import build_remedies, corrected_command, relevant_parameters
 from app.diagnosis.rootcause import RootCause, choose_root_cause, fingerprint, last_exception_line
 from app.diagnosis.signatures import Signature, SignatureSet
-from app.diagnosis.stage import SAVE_MARKER, StageClassifier
+from app.diagnosis.stage import SAVE_MARKER, StageClassifier, during_evaluation
 
 DEFAULT_MAX_DECOMPRESSED_BYTES = 16 * 1024**3
 MAX_SAVE_MARKERS = 1000
@@ -168,6 +168,7 @@ class Diagnoser:
         if root is None:
             return self._unknown(scan, common, exit_code)
         spec = root.signature.spec
+        scan.facts.during_eval = during_evaluation(root.context)
         remedies = build_remedies(root.signature, scan.facts)
         evidence = _evidence(root, scan)
         confidence = _confidence(root, scan.state.hits)
@@ -257,6 +258,8 @@ def _confidence(root: Hit, hits: list[Hit]) -> float:
 def _summary(root: Hit, stage: str, step: int | None, total: int | None, cause: RootCause, scan: _Scan) -> str:
     spec = root.signature.spec
     where = _STAGE_PHRASES[stage]
+    if scan.facts.during_eval and stage in ("early", "mid_run"):
+        where += ", during evaluation"
     if step is not None:
         where += f", at step {step}" + (f" of {total}" if total else "")
     sentences = [" ".join(spec.explanation.split()), f"The run died {where}."]

@@ -14,6 +14,7 @@ MAX_PARAMETERS = 2000
 _MULTILINE_ARG = re.compile(rb"^(?:\[INFO:\w+\]\s*)?([a-z_][a-z0-9_]*)=([^\n]*?),?\r?$", re.M)
 _INLINE_ARG = re.compile(rb"(?<![\w.-])([a-z_][a-z0-9_]*)=('[^'\n]{0,300}'|\"[^\"\n]{0,300}\"|[\w.+/:-]{1,300})")
 _DICT_ARG = re.compile(rb"'([a-z_][a-z0-9_]*)':\s*('[^'\n]{0,300}'|[\w.+-]{1,100})")
+_DOTTED_ARG = re.compile(rb"^\s*([a-z_][a-z0-9_]*) \.{3,} ([^\s]+)\r?$", re.M)  # Megatron's argument dump
 _SWIFT_INFO = re.compile(rb"^\[INFO:swift\] ([a-z_][a-z0-9_]*): ([^\s,]+)\r?$", re.M)
 _CLI_FLAG = re.compile(r"(?<!\S)--([A-Za-z][\w-]*)(?:=|\s+)(?!--)(\"[^\"]*\"|'[^']*'|\S+)")
 _ENV_ASSIGN = re.compile(
@@ -86,7 +87,7 @@ class RunFacts:
     gpu_memory_gib: float | None = None
     gpu_free_gib: float | None = None
     tried_to_allocate_gib: float | None = None
-    ranks_seen: int = 0
+    during_eval: bool = False  # the root cause happened inside an evaluation loop
 
     def lookup(self, names: list[str]) -> tuple[str, Any] | None:
         """The first of these spellings the log shows a value for, as (spelling in the log, value)."""
@@ -147,7 +148,7 @@ class FactCollector:
             self._max_rank = max(self._max_rank, int(match.group(1)))
         parameters = self.facts.parameters
         settings_text = b"\n".join(line for line in data.split(b"\n") if not _is_metrics_line(line))
-        for pattern in (_MULTILINE_ARG, _SWIFT_INFO, _DICT_ARG, _INLINE_ARG, _ENV_ASSIGN):
+        for pattern in (_MULTILINE_ARG, _DOTTED_ARG, _SWIFT_INFO, _DICT_ARG, _INLINE_ARG, _ENV_ASSIGN):
             for match in pattern.finditer(settings_text):
                 if len(parameters) >= MAX_PARAMETERS:
                     break

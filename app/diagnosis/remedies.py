@@ -23,6 +23,13 @@ def _round(value: float) -> float | int:
     return round(value, max(digits, 0))
 
 
+_RELATIVE_ADVICE = {
+    "halve": "half the current value",
+    "double": "twice the current value",
+    "scale": "{factor}× the current value",
+}
+
+
 def _suggest(spec: RemedySpec, current: Any) -> Any:
     """The suggested value of one remedy given the current one (None when it cannot be computed)."""
     numeric = isinstance(current, int | float) and not isinstance(current, bool)
@@ -32,8 +39,10 @@ def _suggest(spec: RemedySpec, current: Any) -> Any:
         return True
     if spec.action == "disable":
         return False
-    if spec.action == "advise" or not numeric:
+    if spec.action == "advise":
         return None
+    if not numeric:
+        return _RELATIVE_ADVICE[spec.action].format(factor=spec.factor) if current is None else None
     if spec.action == "halve":
         return max(1, current // 2) if isinstance(current, int) else _round(current / 2)
     if spec.action == "double":
@@ -66,7 +75,7 @@ def build_remedies(signature: Signature, facts: RunFacts) -> list[Remedy]:
         suggested = _suggest(spec, current)
         if current is not None and suggested == current:
             continue  # already what we would suggest
-        if spec.action in ("halve", "scale") and current is not None and suggested is None:
+        if spec.action in ("halve", "double", "scale") and current is not None and suggested is None:
             continue
         if spec.action == "halve" and current == 1:
             continue  # cannot halve further; the other remedies apply
@@ -88,8 +97,9 @@ def _compensations(spec: RemedySpec, facts: RunFacts, *, current: Any, suggested
             f"{current} × {base} = {suggested} × {new_value}."
         )
         return [Remedy(parameter=name, current=accumulation, suggested=new_value, why=why)]
-    return [Remedy(parameter=name, current=accumulation, suggested=None,
-                   why="Raise it by the same factor the batch shrinks, so the effective batch stays the same.")]
+    opposite = "double" if spec.action == "halve" else "halve"
+    return [Remedy(parameter=name, current=accumulation, suggested=_RELATIVE_ADVICE[opposite],
+                   why="Changes by the inverse factor of the batch, so the effective batch stays the same.")]
 
 
 def _format_value(value: Any) -> str:
@@ -106,7 +116,7 @@ def corrected_command(command: str | None, remedies: list[Remedy]) -> str | None
     changed = False
     env_prefix: list[str] = []
     for remedy in remedies:
-        if remedy.suggested is None:
+        if remedy.suggested is None or remedy.current is None and isinstance(remedy.suggested, str):
             continue
         value = _format_value(remedy.suggested)
         flag = re.compile(rf"(?<!\S)--{re.escape(remedy.parameter)}(?:=|\s+)(?!--)(\"[^\"]*\"|'[^']*'|\S+)")

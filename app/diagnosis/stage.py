@@ -17,8 +17,8 @@ SAVE_MARKER = re.compile(
 _SAVE_FRAMES = re.compile(
     r"\bin (?:save_pretrained|_save_checkpoint|save_checkpoint|_save_optimizer_and_scheduler|save_model|_save|"
     r"save|save_file|save_state|write_record|save_16bit_model|_save_zero_checkpoint|save_torch_state_dict)\b"
-    r"|Saving model checkpoint to|torch\.save\("
 )
+_EVALUATION_FRAMES = re.compile(r"\bin (?:evaluate|evaluation_loop|prediction_step|_evaluate|validation_step|eval_step)\b")
 _TRAINING_FRAMES = re.compile(
     r"\bin (?:training_step|compute_loss|train_step|forward_backward\w*|forward_step|backward|_run_epoch|"
     r"_next_data|__next__|optimizer_step|step|training_loop|run_training_batch|fit_loop|advance)\b"
@@ -71,6 +71,11 @@ class StageClassifier:
         if _TRAINING_FRAMES.search(root_context):
             return StageVerdict("early", step)
         return StageVerdict("load", None)
+
+
+def during_evaluation(root_context: str) -> bool:
+    """Whether the traceback before the root cause runs through an evaluation loop."""
+    return _EVALUATION_FRAMES.search(root_context) is not None
 
 
 def _by_step(step: int | None) -> str:
