@@ -10,11 +10,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from app.api.schemas import ErrorOut
 from app.errors import InvalidRequestError
 from app.slack.service import SlackService
 from app.slack.verify import verify_slack_request
 
 router = APIRouter(tags=["slack"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorOut} for status in (400, 401, 503)}
 
 
 async def verified_body(request: Request) -> bytes:
@@ -34,7 +37,7 @@ VerifiedBody = Annotated[bytes, Depends(verified_body)]
 SlackServiceDep = Annotated[SlackService, Depends(slack_service)]
 
 
-@router.post("/slack/events")
+@router.post("/slack/events", responses=ERRORS)
 async def slack_events(body: VerifiedBody, slack: SlackServiceDep) -> Response:
     """Answer Slack's URL check; queue anything else and acknowledge at once."""
     envelope = _json_object(body)
@@ -44,7 +47,7 @@ async def slack_events(body: VerifiedBody, slack: SlackServiceDep) -> Response:
     return Response(status_code=200)
 
 
-@router.post("/slack/commands")
+@router.post("/slack/commands", responses=ERRORS)
 async def slack_commands(body: VerifiedBody, slack: SlackServiceDep) -> Response:
     """`/trainwreck ...`: answered right away, visible only to whoever typed it."""
     form = _form(body)

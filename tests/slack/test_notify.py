@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from conftest import PUBLIC_URL, SQLITE_ONLY, TEAM_CHANNEL, SlackSender
 from fake_slack import FakeSlack
 from server_support import oom_log
+from slack_support import PUBLIC_URL, SQLITE_ONLY, TEAM_CHANNEL, SlackSender
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import PUBLIC_URL, SQLITE_ONLY, SlackSender
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from server_support import oom_log
+from slack_support import PUBLIC_URL, SQLITE_ONLY, SlackSender
 
 URL_CHECK = json.dumps(
     {"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"}

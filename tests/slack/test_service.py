@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import APP_ID, PUBLIC_URL, SQLITE_ONLY, TEAM_CHANNEL, SlackSender
 from fake_slack import BOT_ID, BOT_USER_ID, FakeSlack, RecordedCall
 from server_support import oom_log
+from slack_support import APP_ID, PUBLIC_URL, SQLITE_ONLY, TEAM_CHANNEL, SlackSender
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
