@@ -119,9 +119,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise UsageError("no command to run: trainwreck run [options] -- CMD ARGS...")
-    return run_and_report(
-        settings, command, _submission_metadata(args), build_diagnoser=lambda: build_diagnoser(settings)
-    )
+    return run_and_report(settings, command, _submission_metadata(args))
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +16,7 @@ from app.client.runner import run_logged
 from app.client.spool import Spool
 from app.client.submit import LogSubmitter, SubmissionMetadata
 from app.config import Settings
-from app.diagnosis.engine import Diagnoser
+from app.diagnoser import build_diagnoser
 from app.errors import TrainwreckError
 from app.report import render_report, wants_color
 
@@ -32,13 +32,7 @@ def submit_logs(
     return 0 if delivered and flushed else 1
 
 
-def run_and_report(
-    settings: Settings,
-    command: Sequence[str],
-    metadata: SubmissionMetadata,
-    *,
-    build_diagnoser: Callable[[], Diagnoser],
-) -> int:
+def run_and_report(settings: Settings, command: Sequence[str], metadata: SubmissionMetadata) -> int:
     """Run the command with its log kept; when it fails, diagnose it, print the report, submit it.
 
     Returns the command's own exit status whatever happens afterwards: trainwreck's troubles are
@@ -52,16 +46,16 @@ def run_and_report(
     if log.error is not None:
         _warn(f"the log is incomplete, writing it failed: {log.error.strerror or log.error}")
     if exit_status != 0:
-        _print_diagnosis(build_diagnoser, log.path, exit_status)
+        _print_diagnosis(settings, log.path, exit_status)
     if settings.url:
         _send(settings, settings.url, log.path, replace(_with_user(metadata), exit_code=exit_status))
     _warn(f"log kept at {log.path}")
     return exit_status
 
 
-def _print_diagnosis(build_diagnoser: Callable[[], Diagnoser], log_path: Path, exit_status: int) -> None:
+def _print_diagnosis(settings: Settings, log_path: Path, exit_status: int) -> None:
     try:
-        diagnosis = build_diagnoser().diagnose(log_path, exit_code=exit_status)
+        diagnosis = build_diagnoser(settings).diagnose(log_path, exit_code=exit_status)
     except Exception as error:  # the job's exit status matters more than our report
         _warn(f"could not diagnose the log: {error}")
         return
