@@ -96,27 +96,32 @@ def tally_by_day_category_and_stage(session: Session, filters: DiagnosisFilters)
     """The matching diagnoses counted per day, category and stage: every dashboard chart from one scan."""
     day = func.date(DiagnosisRecord.received_at).label("day")
     statement = (
-        select(day, DiagnosisRecord.category, DiagnosisRecord.stage, func.count().label("count"))
+        select(day, DiagnosisRecord.category, DiagnosisRecord.stage, func.count().label("occurrences"))
         .select_from(DiagnosisRecord)
         .join(Team)
         .where(*filter_conditions(filters))
         .group_by(day, DiagnosisRecord.category, DiagnosisRecord.stage)
         .order_by(day)
     )
-    return [DayTally(_as_date(row.day), row.category, row.stage, row.count) for row in session.execute(statement)]
+    return [DayTally(_as_date(row.day), row.category, row.stage, row.occurrences) for row in session.execute(statement)]
 
 
 def top_failure_kinds(session: Session, filters: DiagnosisFilters, *, limit: int) -> list[KindCount]:
     """The failure kinds seen most often among the matching diagnoses, with the newest of each."""
     latest_id = func.max(DiagnosisRecord.id).label("latest_id")
-    count = func.count().label("count")
+    occurrences = func.count().label("occurrences")
     groups = (
-        select(DiagnosisRecord.fingerprint, latest_id, count, func.max(DiagnosisRecord.received_at).label("last_seen"))
+        select(
+            DiagnosisRecord.fingerprint,
+            latest_id,
+            occurrences,
+            func.max(DiagnosisRecord.received_at).label("last_seen"),
+        )
         .select_from(DiagnosisRecord)
         .join(Team)
         .where(*filter_conditions(filters))
         .group_by(DiagnosisRecord.team_id, DiagnosisRecord.fingerprint)
-        .order_by(count.desc(), latest_id.desc())
+        .order_by(occurrences.desc(), latest_id.desc())
         .limit(limit)
     )
     rows = session.execute(groups).all()
@@ -134,7 +139,7 @@ def top_failure_kinds(session: Session, filters: DiagnosisFilters, *, limit: int
             fingerprint=row.fingerprint,
             category=latest[row.latest_id].category,
             title=latest[row.latest_id].title,
-            count=row.count,
+            count=row.occurrences,
             last_seen=row.last_seen,
             latest_id=row.latest_id,
         )
