@@ -54,8 +54,10 @@ def render_report(diagnosis: Diagnosis, *, color: bool = False) -> str:
         lines.append("")
         lines.append(style("What to change:", "1"))
         for remedy in diagnosis.remedies:
-            if remedy.suggested is None and remedy.current is None:
+            if remedy.suggested is None:
                 change = ""
+            elif remedy.current is None:
+                change = f" → {_value(remedy.suggested)}"
             else:
                 change = f" {_value(remedy.current)} → {_value(remedy.suggested)}"
             lines.append("  " + style(remedy.parameter, "1;32") + change)

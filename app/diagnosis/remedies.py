@@ -11,8 +11,8 @@ from app.diagnosis.facts import RunFacts
 from app.diagnosis.model import Remedy
 from app.diagnosis.signatures import RemedySpec, Signature, SignatureSet
 
-_SWIFT_ENTRY = re.compile(r"^\S*python[\d.]*\s+\S*swift/cli/(sft|pt|rlhf|infer|export)\.py\b")
-_MEGATRON_ENTRY = re.compile(r"^\S*python[\d.]*\s+\S*swift/cli/_megatron/(sft|pt|rlhf)\.py\b")
+_SWIFT_SCRIPT = re.compile(r"\S*swift/cli/(_megatron/)?(sft|pt|rlhf|infer|export)\.py\b")
+_CLI_FLAG = re.compile(r"(?<!\S)--([A-Za-z][\w-]*)(?:=|\s+)(?!--)(\S+)")
 _TORCHRUN_ENTRY = re.compile(r"^\S*python[\d.]*\s+-m\s+torch\.distributed\.run\b")
 
 
@@ -28,6 +28,11 @@ _RELATIVE_ADVICE = {
     "double": "twice the current value",
     "scale": "{factor}× the current value",
 }
+
+
+def is_relative_advice(suggested: Any) -> bool:
+    """Whether a suggestion is relative ("half the current value") because the log shows no current value."""
+    return isinstance(suggested, str) and suggested.endswith("the current value")
 
 
 def _suggest(spec: RemedySpec, current: Any) -> Any:
@@ -116,33 +121,47 @@ def corrected_command(command: str | None, remedies: list[Remedy]) -> str | None
     changed = False
     env_prefix: list[str] = []
     for remedy in remedies:
-        if remedy.suggested is None or remedy.current is None and isinstance(remedy.suggested, str):
+        if remedy.suggested is None or is_relative_advice(remedy.suggested):
             continue
         value = _format_value(remedy.suggested)
         flag = re.compile(rf"(?<!\S)--{re.escape(remedy.parameter)}(?:=|\s+)(?!--)(\"[^\"]*\"|'[^']*'|\S+)")
+        env_name = _LAUNCHER_ENV.get(remedy.parameter, remedy.parameter)
+        env = re.compile(rf"(?<!\S){re.escape(env_name)}=\S+")
         if flag.search(text):
             text = flag.sub(lambda _m, p=remedy.parameter, v=value: f"--{p} {v}", text, count=1)
-            changed = True
+        elif env.search(text):
+            text = env.sub(lambda _m, n=env_name, v=value: f"{n}={v}", text, count=1)
         elif remedy.parameter.isupper():
             env_prefix.append(f"{remedy.parameter}={value}")
-            changed = True
         elif " --" in text:
             text = f"{text} --{remedy.parameter} {value}"
-            changed = True
+        else:
+            continue
+        changed = True
     if not changed:
         return None
     return " ".join([*env_prefix, text])
 
 
+_LAUNCHER_ENV = {"nproc_per_node": "NPROC_PER_NODE", "master_port": "MASTER_PORT", "nnodes": "NNODES",
+                 "node_rank": "NODE_RANK", "master_addr": "MASTER_ADDR"}
+
+
 def _friendly_entry(command: str) -> str:
-    """Show ms-swift's own entry point (`swift sft`) instead of the python file it runs."""
-    if match := _MEGATRON_ENTRY.match(command):
-        return f"megatron {match.group(1)}" + command[match.end() :]
-    if match := _SWIFT_ENTRY.match(command):
-        return f"swift {match.group(1)}" + command[match.end() :]
-    if match := _TORCHRUN_ENTRY.match(command):
-        return "torchrun" + command[match.end() :]
-    return command
+    """Show ms-swift's own entry point (`NPROC_PER_NODE=4 swift sft ...`) instead of the file the launcher runs."""
+    swift = _SWIFT_SCRIPT.search(command)
+    if swift is None:
+        if match := _TORCHRUN_ENTRY.match(command):
+            return "torchrun" + command[match.end() :]
+        return command
+    launcher = command[: swift.start()]
+    env = [
+        f"{_LAUNCHER_ENV[flag.group(1).replace('-', '_')]}={flag.group(2)}"
+        for flag in _CLI_FLAG.finditer(launcher)
+        if flag.group(1).replace("-", "_") in _LAUNCHER_ENV
+    ]
+    entry = "megatron" if swift.group(1) else "swift"
+    return " ".join([*env, f"{entry} {swift.group(2)}"]) + command[swift.end() :]
 
 
 def relevant_parameters(signature_set: SignatureSet) -> set[str]:

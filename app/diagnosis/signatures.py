@@ -151,7 +151,9 @@ def load_signature_file(path: Path) -> Signature:
     return Signature(spec=spec, compiled=tuple(compiled), path=path)
 
 
-def load_signature_set(extra_dirs: Sequence[Path] = (), *, builtin_dir: Path | None = BUILTIN_SIGNATURE_DIR) -> SignatureSet:
+def load_signature_set(
+    extra_dirs: Sequence[Path] = (), *, builtin_dir: Path | None = BUILTIN_SIGNATURE_DIR
+) -> SignatureSet:
     """Load the built-in signatures and a team's extra folders; ids must be unique across all."""
     directories = ([builtin_dir] if builtin_dir is not None else []) + list(extra_dirs)
     loaded: list[Signature] = []
@@ -163,7 +165,9 @@ def load_signature_set(extra_dirs: Sequence[Path] = (), *, builtin_dir: Path | N
         for path in sorted(directory.glob("*.yaml")):
             signature = load_signature_file(path)
             if signature.id in seen:
-                raise SignatureError(f"{path}: field 'id': {signature.id!r} is already defined in {seen[signature.id]}")
+                raise SignatureError(
+                    f"{path}: field 'id': {signature.id!r} is already defined in {seen[signature.id]}"
+                )
             seen[signature.id] = path
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
             loaded.append(signature)

@@ -148,3 +148,18 @@ def test_secrets_in_evidence_are_redacted(diagnoser: Diagnoser) -> None:
 def test_script_tags_in_log_lines_are_kept_as_text(diagnoser: Diagnoser) -> None:
     diagnosis = diagnoser.diagnose(b"RuntimeError: <script>alert(1)</script>\n")
     assert diagnosis.evidence[0].text == "RuntimeError: <script>alert(1)</script>"
+
+
+def test_corrected_command_shows_swift_entry_point_with_launcher_settings_as_env(diagnoser: Diagnoser) -> None:
+    log = (
+        "run sh: `/usr/bin/python3 -m torch.distributed.run --nproc_per_node 2 --master_port 29533 "
+        "/venv/lib/python3.11/site-packages/swift/cli/sft.py --model m --dataset d.jsonl`\n"
+        "torch.distributed.DistNetworkError: The server socket has failed to listen on any local network address. "
+        "port: 29533, useIpv6: false, code: -98, name: EADDRINUSE, message: address already in use\n"
+    ).encode()
+    diagnosis = diagnoser.diagnose(log)
+    assert diagnosis.category == "distributed_config"
+    assert diagnosis.corrected_command is not None
+    assert diagnosis.corrected_command.startswith("NPROC_PER_NODE=2 MASTER_PORT=")
+    assert "MASTER_PORT=29533" not in diagnosis.corrected_command
+    assert " swift sft --model m --dataset d.jsonl" in diagnosis.corrected_command
