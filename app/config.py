@@ -14,35 +14,88 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TRAINWRECK_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(default=Path("trainwreck-data"), description="Where the embedded SQLite store and the client spool live.")
+    data_dir: Path = Field(
+        default=Path("trainwreck-data"), description="Where the embedded SQLite store and the client spool live."
+    )
     cache_dir: Path | None = Field(
         default=Path.home() / ".cache" / "trainwreck",
         description="Where compiled pattern databases are cached between runs (unset: no cache).",
     )
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL; unset means SQLite in data_dir. Use postgresql+psycopg://... for teams.")
-    signature_dirs: list[Path] = Field(default_factory=list, description="Extra signature folders (a team's own), loaded after the built-in ones.")
-    max_upload_bytes: int = Field(default=2 * 1024**3, description="Largest accepted log upload, before decompression (413 past it).")
-    max_decompressed_bytes: int = Field(default=16 * 1024**3, description="Largest decompressed log; bounds gzip/zstd bombs.")
-    diagnose_timeout_seconds: float = Field(default=600.0, description="Wall-clock cap on one diagnosis in the service.")
-    max_concurrent_diagnoses: int = Field(default=2, ge=1, description="Diagnoses the service runs at once (worker threads); more uploads wait their turn.")
-    host: str = Field(default="127.0.0.1", description="Address `trainwreck serve` listens on (--host overrides); off loopback, auth is required.")
-    port: int = Field(default=8000, ge=0, le=65535, description="Port `trainwreck serve` listens on (--port overrides).")
-    auth: Literal["auto", "on", "off"] = Field(default="auto", description="auto: tokens required once any token exists or when bound to a non-loopback address.")
-    public_url: str = Field(default="http://127.0.0.1:8000", description="Base URL used in links (Slack replies, `url` in API answers).")
-    url: str | None = Field(default=None, description="Server that `trainwreck submit` and `trainwreck run` send logs to.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; unset means SQLite in data_dir. Use postgresql+psycopg://... for teams.",
+    )
+    signature_dirs: list[Path] = Field(
+        default_factory=list, description="Extra signature folders (a team's own), loaded after the built-in ones."
+    )
+    max_upload_bytes: int = Field(
+        default=2 * 1024**3, description="Largest accepted log upload, before decompression (413 past it)."
+    )
+    max_decompressed_bytes: int = Field(
+        default=16 * 1024**3, description="Largest decompressed log; bounds gzip/zstd bombs."
+    )
+    diagnose_timeout_seconds: float = Field(
+        default=600.0, description="Wall-clock cap on one diagnosis in the service."
+    )
+    max_concurrent_diagnoses: int = Field(
+        default=2,
+        ge=1,
+        description="Diagnoses the service runs at once (worker threads); more uploads wait their turn.",
+    )
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address `trainwreck serve` listens on (--host overrides); off loopback, auth is required.",
+    )
+    port: int = Field(
+        default=8000, ge=0, le=65535, description="Port `trainwreck serve` listens on (--port overrides)."
+    )
+    auth: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="auto: tokens required once any token exists or when bound to a non-loopback address.",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL used in links (Slack replies, `url` in API answers)."
+    )
+    url: str | None = Field(
+        default=None, description="Server that `trainwreck submit` and `trainwreck run` send logs to."
+    )
     token: str | None = Field(default=None, description="API token `trainwreck submit` and `trainwreck run` send.")
-    submit_attempts: int = Field(default=4, ge=1, description="Tries per log and invocation before `submit`/`run` leave it in the spool.")
-    submit_backoff_seconds: float = Field(default=1.0, ge=0, description="First wait between tries; doubles after each failed try (with jitter).")
-    submit_timeout_seconds: float = Field(default=300.0, gt=0, description="Network timeout of one upload (connect, each read and write), in seconds.")
-    slack_signing_secret: str | None = Field(default=None, description="Slack app signing secret; Slack routes answer 503 without it.")
-    slack_bot_token: str | None = Field(default=None, description="Slack bot token (xoxb-...) for downloading files and replying.")
-    slack_api_base_url: str = Field(default="https://slack.com/api/", description="Slack Web API base URL (tests point it at a fake).")
-    slack_channel_teams: dict[str, str] = Field(default_factory=dict, description='Slack channel id (or workspace id) → trainwreck team, JSON: {"C0123": "vision", "T0456": "nlp"}.')
-    slack_default_team: str = Field(default="default", description="Team for Slack messages from channels not in slack_channel_teams.")
+    submit_attempts: int = Field(
+        default=4, ge=1, description="Tries per log and invocation before `submit`/`run` leave it in the spool."
+    )
+    submit_backoff_seconds: float = Field(
+        default=1.0, ge=0, description="First wait between tries; doubles after each failed try (with jitter)."
+    )
+    submit_timeout_seconds: float = Field(
+        default=300.0, gt=0, description="Network timeout of one upload (connect, each read and write), in seconds."
+    )
+    slack_signing_secret: str | None = Field(
+        default=None, description="Slack app signing secret; Slack routes answer 503 without it."
+    )
+    slack_bot_token: str | None = Field(
+        default=None, description="Slack bot token (xoxb-...) for downloading files and replying."
+    )
+    slack_api_base_url: str = Field(
+        default="https://slack.com/api/", description="Slack Web API base URL (tests point it at a fake)."
+    )
+    slack_channel_teams: dict[str, str] = Field(
+        default_factory=dict,
+        description='Slack channel id (or workspace id) → trainwreck team, JSON: {"C0123": "vision", "T0456": "nlp"}.',
+    )
+    slack_default_team: str = Field(
+        default="default", description="Team for Slack messages from channels not in slack_channel_teams."
+    )
     slack_max_file_bytes: int = Field(default=200 * 1024**2, description="Largest Slack file downloaded for diagnosis.")
-    slack_webhook_url_prefixes: list[str] = Field(default_factory=lambda: ["https://hooks.slack.com/"], description='Allowed starts of team webhook URLs, JSON: ["https://hooks.slack.com/"].')
-    slack_webhook_attempts: int = Field(default=5, ge=1, description="Tries per new-diagnosis post to a team's Slack webhook.")
-    slack_webhook_backoff_seconds: float = Field(default=1.0, ge=0, description="First wait between webhook tries; doubles after each failed try (with jitter).")
+    slack_webhook_url_prefixes: list[str] = Field(
+        default_factory=lambda: ["https://hooks.slack.com/"],
+        description='Allowed starts of team webhook URLs, JSON: ["https://hooks.slack.com/"].',
+    )
+    slack_webhook_attempts: int = Field(
+        default=5, ge=1, description="Tries per new-diagnosis post to a team's Slack webhook."
+    )
+    slack_webhook_backoff_seconds: float = Field(
+        default=1.0, ge=0, description="First wait between webhook tries; doubles after each failed try (with jitter)."
+    )
 
     @field_validator("signature_dirs", mode="before")
     @classmethod
