@@ -66,9 +66,25 @@ class RequestMetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = route_template(scope)
             self.metrics.requests.labels(method=scope["method"], route=route, status=str(status)).inc()
             self.metrics.request_seconds.labels(route=route).observe(time.perf_counter() - started)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route with its parameters as placeholders (`/api/v1/diagnoses/{diagnosis_id}`)."""
+    if scope.get("route") is None:
+        return "unmatched"
+    template = scope["path"]
+    for name, value in scope.get("path_params", {}).items():
+        text = str(value)
+        if not text:
+            continue
+        if "/" in text and template.endswith("/" + text):
+            template = template[: -len(text)] + f"{{{name}}}"
+        else:
+            template = "/".join(f"{{{name}}}" if part == text else part for part in template.split("/"))
+    return template
 
 
 @router.get("/metrics", include_in_schema=False)
