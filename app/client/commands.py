@@ -28,7 +28,7 @@ def submit_logs(
     with LogSubmitter.from_settings(settings, server_url) as submitter:
         courier = Courier(submitter, _spool(settings), report=sys.stdout, warnings=sys.stderr)
         delivered = log_path is None or courier.deliver(log_path, _with_user(metadata))
-        flushed = not flush or courier.flush()
+        flushed = not flush or (delivered and courier.flush())  # an unreachable server stays so for now
     return 0 if delivered and flushed else 1
 
 
@@ -38,7 +38,11 @@ def run_and_report(settings: Settings, command: Sequence[str], metadata: Submiss
     Returns the command's own exit status whatever happens afterwards: trainwreck's troubles are
     reported on stderr, never passed off as the job's.
     """
-    log = LogFile.create(settings.data_dir / "runs", metadata.job_id or _job_name(command), now=datetime.now())
+    runs = settings.data_dir / "runs"
+    try:
+        log = LogFile.create(runs, metadata.job_id or _job_name(command), now=datetime.now())
+    except OSError as error:  # before the command starts: better no run than a run with no log
+        raise TrainwreckError(f"cannot keep the log in {runs}: {error.strerror or error}") from None
     try:
         exit_status = run_logged(command, log)
     finally:
@@ -67,9 +71,8 @@ def _send(settings: Settings, server_url: str, log_path: Path, metadata: Submiss
     try:
         with LogSubmitter.from_settings(settings, server_url) as submitter:
             courier = Courier(submitter, _spool(settings), report=sys.stderr, warnings=sys.stderr)
-            if metadata.exit_code != 0:
-                courier.deliver(log_path, metadata)
-            courier.flush()
+            if metadata.exit_code == 0 or courier.deliver(log_path, metadata):
+                courier.flush()
     except TrainwreckError as error:  # as above: a refused log must not change the exit status
         _warn(error.message)
     except OSError as error:

@@ -153,3 +153,14 @@ def _read_until(fd: int, needle: bytes | None, timeout: float = 30) -> bytes:
             break
         seen += data
     return seen
+
+
+def test_without_a_place_for_the_log_nothing_runs(trainwreck: TrainwreckCommand, program: Program) -> None:
+    trainwreck.data_dir.parent.mkdir(parents=True, exist_ok=True)
+    trainwreck.data_dir.write_text("a file where the data directory should be")
+
+    result = trainwreck.run("run", "--", *program("succeeds"))
+
+    assert result.returncode == 2
+    assert b"cannot keep the log in" in result.stderr
+    assert result.stdout == b""
