@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, select, tuple_
+from sqlalchemy import ColumnElement, ScalarSelect, Select, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.diagnosis.model import Diagnosis
@@ -148,12 +148,13 @@ def list_failure_groups(session: Session, filters: DiagnosisFilters, *, limit: i
 
 
 def filter_conditions(filters: DiagnosisFilters) -> list[ColumnElement[bool]]:
-    """WHERE conditions for the filters (the query must join Team)."""
+    """WHERE conditions for the filters; teams are matched by id, so no join is needed (nor in the way of
+    index-only scans: counting a window of 10,000 rows through a join to teams is ~100× slower on SQLite)."""
     conditions: list[ColumnElement[bool]] = []
     if filters.visible_team is not None:
-        conditions.append(Team.name == filters.visible_team)
+        conditions.append(DiagnosisRecord.team_id == _team_id(filters.visible_team))
     if filters.team is not None:
-        conditions.append(Team.name == filters.team)
+        conditions.append(DiagnosisRecord.team_id == _team_id(filters.team))
     if filters.category is not None:
         conditions.append(DiagnosisRecord.category == filters.category)
     if filters.stage is not None:
@@ -165,6 +166,10 @@ def filter_conditions(filters: DiagnosisFilters) -> list[ColumnElement[bool]]:
     if filters.text:
         conditions.append(DiagnosisRecord.search_text.contains(filters.text.lower(), autoescape=True))
     return conditions
+
+
+def _team_id(name: str) -> ScalarSelect[int]:
+    return select(Team.id).where(Team.name == name).scalar_subquery()
 
 
 def claim_for_rediagnosis(

@@ -64,7 +64,7 @@ def list_summaries(
     conditions = filter_conditions(filters)
     if fingerprint is not None:
         conditions.append(DiagnosisRecord.fingerprint == fingerprint)
-    total = session.scalar(select(func.count()).select_from(DiagnosisRecord).join(Team).where(*conditions))
+    total = session.scalar(select(func.count()).select_from(DiagnosisRecord).where(*conditions))
     statement = (
         select(*_SUMMARY_COLUMNS)
         .select_from(DiagnosisRecord)
@@ -98,7 +98,6 @@ def tally_by_day_category_and_stage(session: Session, filters: DiagnosisFilters)
     statement = (
         select(day, DiagnosisRecord.category, DiagnosisRecord.stage, func.count().label("occurrences"))
         .select_from(DiagnosisRecord)
-        .join(Team)
         .where(*filter_conditions(filters))
         .group_by(day, DiagnosisRecord.category, DiagnosisRecord.stage)
         .order_by(day)
@@ -118,7 +117,6 @@ def top_failure_kinds(session: Session, filters: DiagnosisFilters, *, limit: int
             func.max(DiagnosisRecord.received_at).label("last_seen"),
         )
         .select_from(DiagnosisRecord)
-        .join(Team)
         .where(*filter_conditions(filters))
         .group_by(DiagnosisRecord.team_id, DiagnosisRecord.fingerprint)
         .order_by(occurrences.desc(), latest_id.desc())
