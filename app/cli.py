@@ -66,7 +66,7 @@ def cmd_diagnose(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         sys.stdout.write(json.dumps(diagnosis.to_dict(), indent=2, ensure_ascii=False) + "\n")
     else:
-        sys.stdout.write(render_report(diagnosis, color=wants_color(sys.stdout)))
+        sys.stdout.write(render_report(diagnosis, color=wants_color(sys.stdout, no_color=settings.no_color)))
     return 0
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -18,14 +18,14 @@ class Settings(BaseSettings):
         default=Path("trainwreck-data"), description="Where the embedded SQLite store and the client spool live."
     )
     cache_dir: Path | None = Field(
-        default=Path.home() / ".cache" / "trainwreck",
+        default=Path("~/.cache/trainwreck"),
         description="Where compiled pattern databases are cached between runs (unset: no cache).",
     )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL; unset means SQLite in data_dir. Use postgresql+psycopg://... for teams.",
     )
-    signature_dirs: list[Path] = Field(
+    signature_dirs: Annotated[list[Path], NoDecode] = Field(
         default_factory=list, description="Extra signature folders (a team's own), loaded after the built-in ones."
     )
     max_upload_bytes: int = Field(
@@ -97,6 +97,17 @@ class Settings(BaseSettings):
         default=1.0, ge=0, description="First wait between webhook tries; doubles after each failed try (with jitter)."
     )
 
+    no_color: bool = Field(
+        default=False,
+        validation_alias="NO_COLOR",
+        description="Set (to anything) to turn off colour in terminal reports, as with other tools.",
+    )
+
+    @field_validator("no_color", mode="before")
+    @classmethod
+    def _any_value_means_yes(cls, value: object) -> object:
+        return value is not None and value is not False
+
     @field_validator("signature_dirs", mode="before")
     @classmethod
     def _split_paths(cls, value: object) -> object:
@@ -110,3 +121,18 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'trainwreck.sqlite3').resolve()}"
+
+
+def settings_reference() -> str:
+    """Every setting as a Markdown table (docs/settings.md is this; a test keeps them equal)."""
+    rows = ["| variable | default | what it does |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = "unset" if default is None else f"`{default}`"
+        variable = field.validation_alias if isinstance(field.validation_alias, str) else f"TRAINWRECK_{name.upper()}"
+        rows.append(f"| `{variable}` | {shown} | {field.description} |")
+    return "# Settings\n\nEnvironment variables (or lines of `.env`), read only by `app/config.py`.\n\n" + "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(settings_reference(), end="")

@@ -14,5 +14,7 @@ def build_diagnoser(settings: Settings, extra_signature_dirs: Sequence[Path] = (
     """Built-in signatures plus the team's folders, the decompression bound, and the pattern cache."""
     signature_set = load_signature_set([*settings.signature_dirs, *extra_signature_dirs])
     return Diagnoser(
-        signature_set, max_decompressed_bytes=settings.max_decompressed_bytes, cache_dir=settings.cache_dir
+        signature_set,
+        max_decompressed_bytes=settings.max_decompressed_bytes,
+        cache_dir=settings.cache_dir.expanduser() if settings.cache_dir else None,
     )

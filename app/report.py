@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import textwrap
 from typing import Any, TextIO
 
@@ -83,6 +82,6 @@ def _clip(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def wants_color(stream: TextIO) -> bool:
+def wants_color(stream: TextIO, *, no_color: bool) -> bool:
     """Colour only on a terminal, and never when NO_COLOR is set."""
-    return stream.isatty() and "NO_COLOR" not in os.environ
+    return stream.isatty() and not no_color

@@ -63,7 +63,7 @@ def _print_diagnosis(settings: Settings, log_path: Path, exit_status: int) -> No
     except Exception as error:  # the job's exit status matters more than our report
         _warn(f"could not diagnose the log: {error}")
         return
-    sys.stderr.write("\n" + render_report(diagnosis, color=wants_color(sys.stderr)))
+    sys.stderr.write("\n" + render_report(diagnosis, color=wants_color(sys.stderr, no_color=settings.no_color)))
     sys.stderr.flush()
 
 
