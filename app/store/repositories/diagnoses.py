@@ -94,7 +94,7 @@ def get_diagnosis(session: Session, diagnosis_id: int, *, visible_team: str | No
 def list_diagnoses(session: Session, filters: DiagnosisFilters, *, limit: int, offset: int) -> Page[DiagnosisRecord]:
     """Diagnoses matching the filters, newest first, one page of them and the total."""
     conditions = filter_conditions(filters)
-    total = session.scalar(select(func.count()).select_from(DiagnosisRecord).join(Team).where(*conditions))
+    total = session.scalar(select(func.count()).select_from(DiagnosisRecord).where(*conditions))
     statement = (
         select(DiagnosisRecord)
         .join(Team)
@@ -113,7 +113,6 @@ def list_failure_groups(session: Session, filters: DiagnosisFilters, *, limit: i
     matching = func.count().label("matching")
     groups = (
         select(DiagnosisRecord.team_id, DiagnosisRecord.fingerprint, latest_id, matching)
-        .join(Team)
         .where(*filter_conditions(filters))
         .group_by(DiagnosisRecord.team_id, DiagnosisRecord.fingerprint)
     )
