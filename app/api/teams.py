@@ -44,5 +44,5 @@ def put_webhook(
     """Every new diagnosis of the team is posted to this Slack incoming webhook; `url: null` stops it."""
     if not scope.can_see(team):
         raise ForbiddenError(f"this token belongs to another team than {team}")
-    set_team_webhook(session, team, body.url, settings=settings)
+    set_team_webhook(session, team, url=body.url, settings=settings)
     return WebhookOut(team=team, url=body.url.strip() if body.url else None)

@@ -109,7 +109,7 @@ class SlackService:
                 self._diagnose_file(post, file_id, team=team)
             except Exception:
                 log.exception("Slack file %s failed", file_id)
-                self._reply(post, post.thread_ts, notice_message(SORRY))
+                self._reply(post, notice_message(SORRY), thread_ts=post.thread_ts)
         if pasted is not None:
             self._diagnose_pasted(post, pasted, team=team)
 
@@ -120,7 +120,9 @@ class SlackService:
             file = self._client.file_info(file_id)
         except SlackApiError as error:
             log.warning("Slack file %s: %s", file_id, error)
-            self._reply(post, post.thread_ts, notice_message("I could not look at that file: Slack did not let me."))
+            self._reply(
+                post, notice_message("I could not look at that file: Slack did not let me."), thread_ts=post.thread_ts
+            )
             return
         thread_ts = post.thread_ts or file.share_ts(post.channel)
         if thread_ts is None:
@@ -128,7 +130,7 @@ class SlackService:
             return
         problem = file_problem(file, max_bytes=self._settings.slack_max_file_bytes)
         if problem is not None:
-            self._reply(post, thread_ts, notice_message(problem))
+            self._reply(post, notice_message(problem), thread_ts=thread_ts)
             return
         with tempfile.TemporaryDirectory(prefix="trainwreck-slack-") as folder:
             path = Path(folder) / "log"
@@ -137,17 +139,19 @@ class SlackService:
                     self._client.download(file, sink, max_bytes=self._settings.slack_max_file_bytes)
             except LogTooLargeError:
                 notice = too_large_notice(file.name, max_bytes=self._settings.slack_max_file_bytes)
-                self._reply(post, thread_ts, notice_message(notice))
+                self._reply(post, notice_message(notice), thread_ts=thread_ts)
                 return
             except SlackApiError as error:
                 log.warning("Slack file %s: %s", file_id, error)
-                self._reply(post, thread_ts, notice_message(f"I could not download `{file.name}` from Slack."))
+                self._reply(
+                    post, notice_message(f"I could not download `{file.name}` from Slack."), thread_ts=thread_ts
+                )
                 return
             problem = content_problem(
                 path, name=file.name, max_decompressed_bytes=self._settings.max_decompressed_bytes
             )
             if problem is not None:
-                self._reply(post, thread_ts, notice_message(problem))
+                self._reply(post, notice_message(problem), thread_ts=thread_ts)
                 return
             self._ingest_and_reply(post, path, thread_ts=thread_ts, team=team, filename=file.name)
 
@@ -175,12 +179,14 @@ class SlackService:
                 listeners=self._listeners,
             )
         except TrainwreckError as error:
-            self._reply(post, thread_ts, notice_message(unreadable_notice(filename or "the pasted log", error)))
+            self._reply(
+                post, notice_message(unreadable_notice(filename or "the pasted log", error)), thread_ts=thread_ts
+            )
             return
         url = diagnosis_url(self._settings.public_url, result.diagnosis_id)
-        self._reply(post, thread_ts, diagnosis_message(result.diagnosis, url=url))
+        self._reply(post, diagnosis_message(result.diagnosis, url=url), thread_ts=thread_ts)
 
-    def _reply(self, post: SlackPost, thread_ts: str | None, message: SlackMessage) -> None:
+    def _reply(self, post: SlackPost, message: SlackMessage, *, thread_ts: str | None) -> None:
         """Answer in the post's thread; without a thread to answer in, stay quiet rather than post to the channel."""
         if thread_ts is None:
             return

@@ -14,7 +14,7 @@ from app.store.repositories.webhooks import set_slack_webhook_url
 LONGEST_URL = 2000
 
 
-def set_team_webhook(session: Session, team: str, url: str | None, *, settings: Settings) -> None:
+def set_team_webhook(session: Session, team: str, *, url: str | None, settings: Settings) -> None:
     """Point the team's new-diagnosis posts at `url` (None: stop posting); InvalidRequestError for a bad URL."""
     checked_team_name(team)
     if url is not None:
@@ -28,7 +28,7 @@ def set_team_webhook(session: Session, team: str, url: str | None, *, settings: 
 def configure_team_webhook(settings: Settings, *, team: str, url: str | None) -> str:
     """`trainwreck team webhook`: set or clear the webhook in the configured store; a line saying what changed."""
     with open_store(settings) as session_factory, session_factory.begin() as session:
-        set_team_webhook(session, team, url, settings=settings)
+        set_team_webhook(session, team, url=url, settings=settings)
     if url is None:
         return f"team {team}: new diagnoses are no longer posted to Slack"
     return f"team {team}: new diagnoses are posted to its Slack webhook"
