@@ -1,0 +1,97 @@
+"""`trainwreck serve` as a user starts it: a real process on a fresh data folder, then a real upload."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from server_support import oom_log
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_serve(tmp_path: Path, *args: str, **env: str) -> subprocess.Popen[bytes]:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("TRAINWRECK_") or key.startswith("TRAINWRECK_TEST")
+    }
+    environment |= {
+        "TRAINWRECK_DATA_DIR": str(tmp_path / "data"),
+        "TRAINWRECK_CACHE_DIR": str(tmp_path / "cache"),
+    } | env
+    with (tmp_path / "serve.out").open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", *args],
+            cwd=tmp_path,
+            env={**environment, "PYTHONPATH": str(ROOT)},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_until_up(process: subprocess.Popen[bytes], url: str, output: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited early with {process.returncode}: {output.read_text()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError("serve did not answer within 60 s")
+
+
+@pytest.fixture
+def served(tmp_path: Path, empty_store_url: str) -> Iterator[str]:
+    """`trainwreck serve` on a free port, on an empty SQLite or PostgreSQL store."""
+    port = free_port()
+    process = start_serve(tmp_path, "--port", str(port), TRAINWRECK_DATABASE_URL=empty_store_url)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(process, url, tmp_path / "serve.out")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_serve_migrates_a_fresh_store_and_takes_an_upload(served: str) -> None:
+    response = httpx.post(f"{served}/api/v1/diagnoses", files={"file": ("crash.log", oom_log())}, timeout=60)
+
+    assert response.status_code == 201
+    assert response.json()["category"] == "gpu_oom"
+    assert httpx.get(f"{served}/api/v1/diagnoses").json()["total"] == 1
+
+
+def test_serve_on_a_fresh_checkout_uses_the_embedded_store(tmp_path: Path) -> None:
+    port = free_port()
+    process = start_serve(tmp_path, "--port", str(port))
+    try:
+        wait_until_up(process, f"http://127.0.0.1:{port}", tmp_path / "serve.out")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+    assert (tmp_path / "data" / "trainwreck.sqlite3").is_file()
+
+
+def test_serve_refuses_a_public_address_without_tokens(tmp_path: Path) -> None:
+    process = start_serve(tmp_path, "--host", "0.0.0.0", "--port", str(free_port()))
+
+    assert process.wait(timeout=60) == 2
+    assert "TRAINWRECK_AUTH=off" in (tmp_path / "serve.out").read_text()
