@@ -114,10 +114,11 @@ def stacked_daily_chart(counts: Sequence[DayCount], *, first_day: date, last_day
 
     parts = [gridlines(ticks, y_of, left=left, right=width - right, label_of=tick_label)]
     label_every = max(1, math.ceil(len(days) / 8))
+    stacking_order = categories_by_volume(counts)
     for index, day in enumerate(days):
         x = left + index * slot + slot * 0.15
         stacked = 0
-        for category in categories_by_volume(counts):
+        for category in stacking_order:
             count = per_day[day].get(category, 0)
             if count:
                 rect = element(
