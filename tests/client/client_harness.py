@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -62,56 +59,12 @@ class TrainwreckCommand:
         return sorted((self.data_dir / "spool").glob("*.log"))
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class ServerProcess:
-    """`trainwreck serve` in a subprocess on a loopback port: the real service, on SQLite in its data directory."""
-
-    command: TrainwreckCommand
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """Where the server listens."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, *, timeout: float = 60) -> None:
-        """Start serving and wait until /healthz answers."""
-        self.command.settings["public_url"] = self.url
-        self.command.data_dir.mkdir(parents=True, exist_ok=True)
-        output = self.command.data_dir / "server.log"
-        with output.open("ab") as log:
-            self.process = self.command.start("serve", "--port", str(self.port), stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"trainwreck serve exited: {output.read_text()[-2000:]}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise TimeoutError(f"trainwreck serve did not answer within {timeout} s: {output.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        """Stop serving."""
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-            self.process = None
-
-    def get(self, path: str, *, token: str | None = None, **params: Any) -> Any:
-        """GET an API route and return its JSON."""
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        response = httpx.get(f"{self.url}{path}", params=params, headers=headers, timeout=30)
-        response.raise_for_status()
-        return response.json()
+def api_get(server_url: str, path: str, *, token: str | None = None, **params: Any) -> Any:
+    """GET a route of the API and return its JSON."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.get(f"{server_url}{path}", params=params, headers=headers, timeout=30)
+    response.raise_for_status()
+    return response.json()
 
 
 class FailingGateway:

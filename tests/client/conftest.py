@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from client_harness import PROGRAMS, ServerProcess, TrainwreckCommand
+from client_harness import PROGRAMS, TrainwreckCommand
 
 
 @pytest.fixture
@@ -23,12 +23,3 @@ def program() -> Callable[[str], list[str]]:
         return [sys.executable, str(PROGRAMS / f"{name}.py")]
 
     return command_line
-
-
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """The real service on SQLite, shared by the tests that only send logs to it."""
-    server = ServerProcess(TrainwreckCommand(tmp_path_factory.mktemp("server") / "data"))
-    server.start()
-    yield server
-    server.stop()

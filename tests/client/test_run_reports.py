@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
-from client_harness import ServerProcess, TrainwreckCommand, free_port
+from client_harness import TrainwreckCommand, api_get
+from fastapi import FastAPI
+from server_support import LiveServer
 
 Program = Callable[[str], list[str]]
 
 
 def test_a_failed_run_is_submitted_with_its_exit_status_and_job(
-    trainwreck: TrainwreckCommand, server: ServerProcess, program: Program
+    trainwreck: TrainwreckCommand, live_server: LiveServer, program: Program
 ) -> None:
-    trainwreck.settings["url"] = server.url
+    trainwreck.settings["url"] = live_server.url
 
     result = trainwreck.run("run", "--team", "speech", "--job-id", "31337", "--", *program("oom_after_progress"))
 
     assert result.returncode == 1
-    [stored] = server.get("/api/v1/diagnoses", team="speech")["items"]
+    items = api_get(live_server.url, "/api/v1/diagnoses", team="speech")["items"]
+    assert len(items) == 1, result.stderr.decode()
+    [stored] = items
     assert (stored["job_id"], stored["exit_code"], stored["category"]) == ("31337", 1, "gpu_oom")
     assert f"The GPU ran out of memory\n{stored['url']}\n".encode() in result.stderr
     [log] = trainwreck.run_logs()
@@ -26,10 +29,10 @@ def test_a_failed_run_is_submitted_with_its_exit_status_and_job(
 
 
 def test_a_run_while_the_server_is_down_is_spooled_and_the_next_run_sends_it(
-    trainwreck: TrainwreckCommand, program: Program, tmp_path: Path
+    trainwreck: TrainwreckCommand, make_app: Callable[..., FastAPI], program: Program
 ) -> None:
-    port = free_port()
-    trainwreck.settings.update(url=f"http://127.0.0.1:{port}", submit_attempts="2")
+    server = LiveServer(make_app())  # its port is taken but nothing answers until it starts
+    trainwreck.settings.update(url=server.url, submit_attempts="2")
 
     failed = trainwreck.run("run", "--job-id", "1", "--", *program("oom_after_progress"))
 
@@ -40,11 +43,10 @@ def test_a_run_while_the_server_is_down_is_spooled_and_the_next_run_sends_it(
     [log] = trainwreck.run_logs()
     assert spooled.read_bytes() == log.read_bytes()
 
-    server = ServerProcess(TrainwreckCommand(tmp_path / "server"), port=port)
     server.start()
     try:
         succeeded = trainwreck.run("run", "--job-id", "2", "--", *program("succeeds"))
-        stored = server.get("/api/v1/diagnoses")["items"]
+        stored = api_get(server.url, "/api/v1/diagnoses")["items"]
     finally:
         server.stop()
     assert succeeded.returncode == 0
