@@ -54,6 +54,7 @@ class ScanState:
 
     hits: list[Hit] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    lines_hit: set[tuple[str, int]] = field(default_factory=set)  # (signature id, line): one hit per line
     warnings: list[str] = field(default_factory=list)
 
 
@@ -186,6 +187,13 @@ class Matcher:
                     break
                 line += data.count(b"\n", counted_to, match.start())
                 counted_to = match.start()
+                next_line = data.find(b"\n", max(match.end(), match.start() + 1) - 1)
+                position = next_line + 1
+                if (signature.id, line) in state.lines_hit:
+                    if next_line < 0:
+                        break
+                    continue
+                state.lines_hit.add((signature.id, line))
                 text = _line_at(data, match.start(), match.end()).decode("utf-8", errors="replace")
                 line_start = data.rfind(b"\n", 0, match.start()) + 1
                 context = data[max(0, line_start - CONTEXT_BYTES) : line_start].decode("utf-8", errors="replace")
@@ -193,10 +201,8 @@ class Matcher:
                     Hit(signature=signature, line=line, text=text.replace("\x00", "").strip(), context=context)
                 )
                 counted += 1
-                next_line = data.find(b"\n", max(match.end(), match.start() + 1) - 1)
                 if next_line < 0:
                     break
-                position = next_line + 1
         except TimeoutError:
             pattern.timeouts += 1
             state.warnings.append(f"signature {signature.id}: a pattern took too long and was cut short")
