@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -43,14 +43,16 @@ router = APIRouter(prefix="/diagnoses", tags=["diagnoses"])
 ResultT = TypeVar("ResultT")
 DiagnosisId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 HARD_CAP_GRACE_SECONDS = 30.0
-ERRORS = {status: {"model": ErrorOut} for status in (400, 401, 403, 404, 413, 415, 422, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 413, 415, 422, 503)
+}
 
 
 @router.post(
     "",
     status_code=201,
     response_model=CreatedDiagnosisOut,
-    responses={200: {"model": CreatedDiagnosisOut, "description": "This team had already sent the same log"}} | ERRORS,
+    responses=ERRORS | {200: {"model": CreatedDiagnosisOut, "description": "This team had already sent the same log"}},
     openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
     summary="Diagnose and store a log",
 )
@@ -110,7 +112,7 @@ def get_diagnosis(
 @router.get(
     "/{diagnosis_id}/log",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}} | ERRORS,
+    responses=ERRORS | {200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     summary="The stored log, secrets redacted",
 )
 def get_log(diagnosis_id: DiagnosisId, request: Request, session: SessionDep, scope: TeamScopeDep) -> StreamingResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
@@ -18,7 +19,7 @@ logger = logging.getLogger(__name__)
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
 
 
-def error_response(status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """The one JSON error shape."""
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 

@@ -8,13 +8,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from app.errors import InvalidRequestError, LogTooLargeError, UnsupportedMediaError
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 FILE_FIELD = "file"
 MAX_FIELD_BYTES = 1024
@@ -156,11 +159,11 @@ class _MultipartReader:
         self._in_file = False
         self._value = bytearray()
 
-    def callbacks(self) -> dict[str, object]:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._part_begin,
-            "on_header_field": lambda data, start, end: self._header_name.extend(data[start:end]),
-            "on_header_value": lambda data, start, end: self._header_value.extend(data[start:end]),
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value_part,
             "on_header_end": self._header_end,
             "on_headers_finished": self._headers_finished,
             "on_part_data": self._part_data,
@@ -172,6 +175,12 @@ class _MultipartReader:
         self._value.clear()
         self._field_name = None
         self._in_file = False
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name.extend(data[start:end])
+
+    def _header_value_part(self, data: bytes, start: int, end: int) -> None:
+        self._header_value.extend(data[start:end])
 
     def _header_end(self) -> None:
         self._headers[bytes(self._header_name).strip().lower()] = bytes(self._header_value).strip()

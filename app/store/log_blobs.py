@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 import zstandard
 from sqlalchemy.orm import Session
@@ -33,7 +33,8 @@ def iter_log(session: Session, diagnosis_id: int) -> Iterator[bytes]:
 
 def open_log(session: Session, diagnosis_id: int) -> BinaryIO:
     """The stored log as a binary file object (what the diagnoser reads)."""
-    return io.BufferedReader(_IteratorStream(iter_log(session, diagnosis_id)))  # type: ignore[return-value]
+    raw: Any = _IteratorStream(iter_log(session, diagnosis_id))
+    return cast(BinaryIO, io.BufferedReader(raw))
 
 
 class _IteratorStream(io.RawIOBase):

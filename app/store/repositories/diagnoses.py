@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, func, select, tuple_
+from sqlalchemy import ColumnElement, ScalarSelect, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.diagnosis.model import Diagnosis
@@ -181,7 +181,7 @@ def claim_for_rediagnosis(
 ) -> Sequence[DiagnosisRecord]:
     """A batch of diagnoses last produced before `diagnosed_before`; on PostgreSQL locked, skipping rows
     another worker holds, so several replicas can share one re-diagnosis run."""
-    statement: Select[tuple[DiagnosisRecord]] = (
+    statement = (
         select(DiagnosisRecord)
         .where(DiagnosisRecord.diagnosed_at < diagnosed_before)
         .order_by(DiagnosisRecord.id)
@@ -193,7 +193,7 @@ def claim_for_rediagnosis(
         statement = statement.where(DiagnosisRecord.id.not_in(list(exclude)))
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(skip_locked=True, of=DiagnosisRecord)
-    return session.scalars(statement).all()
+    return list(session.scalars(statement))
 
 
 def replace_result(session: Session, record: DiagnosisRecord, diagnosis: Diagnosis, *, at: datetime) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -12,7 +12,7 @@ from app.store.repositories.diagnoses import DiagnosisFilters, filter_conditions
 
 StatsGrouping = Literal["category", "stage", "team", "day"]
 
-_GROUP_KEYS = {
+_GROUP_KEYS: dict[str, Any] = {
     "category": DiagnosisRecord.category,
     "stage": DiagnosisRecord.stage,
     "team": Team.name,
@@ -29,4 +29,4 @@ def count_diagnoses_by(
     statement = select(key, count).select_from(DiagnosisRecord).join(Team).where(*filter_conditions(filters))
     statement = statement.group_by(key)
     statement = statement.order_by(key) if group_by == "day" else statement.order_by(count.desc(), key)
-    return [(str(row.key), row.count) for row in session.execute(statement)]
+    return [(str(group), int(number)) for group, number in session.execute(statement)]
