@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import termios
 from datetime import datetime
 from pathlib import Path
@@ -100,10 +101,13 @@ class OutputChannel:
 
 
 def write_all(fd: int, data: bytes) -> None:
-    """Write every byte, however many calls it takes."""
+    """Write every byte, however many calls it takes (waiting when fd is a full non-blocking one)."""
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view) :]
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            select.select([], [fd], [])
 
 
 def _pass_bytes_through(pty_fd: int, *, size_from: int) -> None:
