@@ -1,7 +1,7 @@
 #!/bin/sh
 # Sets up .venv (once, and again whenever pyproject.toml changes), then runs the service or the tests.
 #   ./dev.sh serve [--host H] [--port P]   start trainwreck on the embedded SQLite store
-#   ./dev.sh test  [pytest args]           lint and run the whole test suite
+#   ./dev.sh test  [pytest args]           lint, type-check and run the whole test suite
 set -eu
 cd "$(dirname "$0")"
 python=${PYTHON:-python3}
@@ -23,6 +23,7 @@ case "$command" in
         ;;
     test)
         .venv/bin/ruff check app tests bench
+        .venv/bin/mypy
         exec .venv/bin/pytest "$@"
         ;;
     *)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from app.diagnosis.facts import FactCollector, RunFacts, read_error_facts
 from app.diagnosis.matcher import Hit, Matcher, ScanState
-from app.diagnosis.model import Diagnosis, Evidence, LossPoint, Symptom
+from app.diagnosis.model import Diagnosis, Evidence, LossPoint, Remedy, Symptom
 from app.diagnosis.progress import SCREEN_PATTERNS, Progress, ProgressTracker
 from app.diagnosis.reader import LogSource, decode_line, iter_decompressed, iter_line_blocks, strip_ansi
 from app.diagnosis.redact import redact_text
@@ -49,6 +49,19 @@ class _Scan:
     last_line: tuple[int, str] | None
     lines: int
     bytes_read: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Headline:
+    """What a diagnosis says the failure is, before it is placed in the run."""
+
+    category: str
+    signature: str | None
+    title: str
+    summary: str
+    confidence: float
+    evidence: list[Evidence]
+    fingerprint: str
 
 
 class Diagnoser:
@@ -153,39 +166,44 @@ class Diagnoser:
             save_marker_lines=scan.save_markers,
             divergence_step=divergence_step,
         )
-        curve = _thin_curve(progress.loss_curve)
-        common = dict(
+        if root is None:
+            headline = self._unknown(scan, exit_code)
+            remedies: list[Remedy] = []
+        else:
+            scan.facts.during_eval = during_evaluation(root.context)
+            remedies = build_remedies(root.signature, scan.facts)
+            spec = root.signature.spec
+            headline = _Headline(
+                category=spec.category,
+                signature=spec.id,
+                title=spec.title,
+                summary=_summary(root, verdict.stage, verdict.step, progress.total_steps, cause, scan),
+                confidence=_confidence(root, scan.state.hits),
+                evidence=_evidence(root, scan),
+                fingerprint=fingerprint(spec.category, spec.id, root.text),
+            )
+        return Diagnosis(
+            category=headline.category,
             stage=verdict.stage,
             step=verdict.step,
             total_steps=progress.total_steps,
+            signature=headline.signature,
+            title=headline.title,
+            summary=headline.summary,
+            confidence=headline.confidence,
+            evidence=headline.evidence,
             symptoms=[Symptom(hit.signature.id, hit.signature.category, hit.line) for hit in cause.symptoms],
+            remedies=remedies,
             run=scan.facts.to_dict(self._relevant),
-            loss_curve=curve,
+            fingerprint=headline.fingerprint,
+            corrected_command=corrected_command(scan.facts.command, remedies),
+            loss_curve=_thin_curve(progress.loss_curve),
             signature_set_version=self.version,
             lines_read=scan.lines,
             bytes_read=scan.bytes_read,
         )
-        if root is None:
-            return self._unknown(scan, common, exit_code)
-        spec = root.signature.spec
-        scan.facts.during_eval = during_evaluation(root.context)
-        remedies = build_remedies(root.signature, scan.facts)
-        evidence = _evidence(root, scan)
-        confidence = _confidence(root, scan.state.hits)
-        return Diagnosis(
-            category=spec.category,
-            signature=spec.id,
-            title=spec.title,
-            summary=_summary(root, verdict.stage, verdict.step, progress.total_steps, cause, scan),
-            confidence=confidence,
-            evidence=evidence,
-            remedies=remedies,
-            fingerprint=fingerprint(spec.category, spec.id, root.text),
-            corrected_command=corrected_command(scan.facts.command, remedies),
-            **common,  # type: ignore[arg-type]
-        )
 
-    def _unknown(self, scan: _Scan, common: dict[str, object], exit_code: int | None) -> Diagnosis:
+    def _unknown(self, scan: _Scan, exit_code: int | None) -> _Headline:
         line = scan.last_exception or scan.last_line
         evidence = [Evidence(line=line[0], text=redact_text(line[1]))] if line else []
         if scan.lines == 0:
@@ -200,7 +218,7 @@ class Diagnoser:
             summary = (
                 f"No known signature matched and the log shows no error: the run stopped{status} without saying why."
             )
-        return Diagnosis(
+        return _Headline(
             category="unknown",
             signature=None,
             title="Unknown failure" if scan.lines else "Empty log",
@@ -208,7 +226,6 @@ class Diagnoser:
             confidence=0.2 if scan.last_exception else 0.05,
             evidence=evidence,
             fingerprint=fingerprint("unknown", None, line[1] if line else ""),
-            **common,  # type: ignore[arg-type]
         )
 
 

@@ -7,6 +7,7 @@ readers of the log (progress, save markers, exception lines), so each block is s
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import logging
 import os
 import tempfile
@@ -20,6 +21,7 @@ from app.diagnosis.reader import LineBlock
 from app.diagnosis.signatures import Signature, SignatureSet
 
 logger = logging.getLogger(__name__)
+_HYPERSCAN_VERSION = importlib.metadata.version("hyperscan")
 
 PATTERN_TIMEOUT_SECONDS = 0.5
 MAX_TIMEOUTS_PER_PATTERN = 3
@@ -113,7 +115,7 @@ class Matcher:
         self, entries: list[tuple[bytes, int | str]], flags: list[int], cache_dir: Path | None
     ) -> hyperscan.Database | None:
         expressions = [expression for expression, _ in entries]
-        digest = hashlib.sha256(repr((expressions, flags, hyperscan.__version__)).encode()).hexdigest()[:24]
+        digest = hashlib.sha256(repr((expressions, flags, _HYPERSCAN_VERSION)).encode()).hexdigest()[:24]
         cached = cache_dir / f"hyperscan-{digest}.db" if cache_dir is not None else None
         self._entries = [target for _, target in entries]
         if cached is not None and cached.is_file():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
+from collections.abc import Callable
 from typing import Any
 
 from app.diagnosis.facts import RunFacts
@@ -107,6 +108,11 @@ def _compensations(spec: RemedySpec, facts: RunFacts, *, current: Any, suggested
                    why="Changes by the inverse factor of the batch, so the effective batch stays the same.")]
 
 
+def _literal(replacement: str) -> Callable[[re.Match[str]], str]:
+    """A re.sub replacement that inserts the text as is (no backslash or group processing)."""
+    return lambda _match: replacement
+
+
 def _format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -128,9 +134,9 @@ def corrected_command(command: str | None, remedies: list[Remedy]) -> str | None
         env_name = _LAUNCHER_ENV.get(remedy.parameter, remedy.parameter)
         env = re.compile(rf"(?<!\S){re.escape(env_name)}=\S+")
         if flag.search(text):
-            text = flag.sub(lambda _m, p=remedy.parameter, v=value: f"--{p} {v}", text, count=1)
+            text = flag.sub(_literal(f"--{remedy.parameter} {value}"), text, count=1)
         elif env.search(text):
-            text = env.sub(lambda _m, n=env_name, v=value: f"{n}={v}", text, count=1)
+            text = env.sub(_literal(f"{env_name}={value}"), text, count=1)
         elif remedy.parameter.isupper():
             env_prefix.append(f"{remedy.parameter}={value}")
         elif " --" in text:

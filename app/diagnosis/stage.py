@@ -18,7 +18,9 @@ _SAVE_FRAMES = re.compile(
     r"\bin (?:save_pretrained|_save_checkpoint|save_checkpoint|_save_optimizer_and_scheduler|save_model|_save|"
     r"save|save_file|save_state|write_record|save_16bit_model|_save_zero_checkpoint|save_torch_state_dict)\b"
 )
-_EVALUATION_FRAMES = re.compile(r"\bin (?:evaluate|evaluation_loop|prediction_step|_evaluate|validation_step|eval_step)\b")
+_EVALUATION_FRAMES = re.compile(
+    r"\bin (?:evaluate|evaluation_loop|prediction_step|_evaluate|validation_step|eval_step)\b"
+)
 _TRAINING_FRAMES = re.compile(
     r"\bin (?:training_step|compute_loss|train_step|forward_backward\w*|forward_step|backward|_run_epoch|"
     r"_next_data|__next__|optimizer_step|step|training_loop|run_training_batch|fit_loop|advance)\b"
@@ -56,7 +58,8 @@ class StageClassifier:
         )
         last_progress_line = progress.step_line or 0
         saving = any(
-            last_progress_line < marker <= (root_line if root_line is not None else marker) for marker in save_marker_lines
+            last_progress_line < marker <= (root_line if root_line is not None else marker)
+            for marker in save_marker_lines
         )
         if saving or _SAVE_FRAMES.search(root_context):
             return StageVerdict("checkpoint", step)
