@@ -131,7 +131,8 @@ def settings_reference() -> str:
         shown = "unset" if default is None else f"`{default}`"
         variable = field.validation_alias if isinstance(field.validation_alias, str) else f"TRAINWRECK_{name.upper()}"
         rows.append(f"| `{variable}` | {shown} | {field.description} |")
-    return "# Settings\n\nEnvironment variables (or lines of `.env`), read only by `app/config.py`.\n\n" + "\n".join(rows) + "\n"
+    intro = "# Settings\n\nEnvironment variables (or lines of `.env`), read only by `app/config.py`.\n\n"
+    return intro + "\n".join(rows) + "\n"
 
 
 if __name__ == "__main__":

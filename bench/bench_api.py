@@ -314,7 +314,8 @@ def main() -> int:
     args = parser.parse_args()
     args.huge_backend = "sqlite" if args.skip_postgres else "postgresql"
 
-    print(f"trainwreck API benchmark: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"trainwreck API benchmark: {os.cpu_count()} CPUs (load average {load}), Python {sys.version.split()[0]}")
     print(
         f"Each request: a distinct generated ~{LOG_BYTES // 1000} KB crash log (a unique first line, so "
         "deduplication never short-circuits), sent raw as text/plain."

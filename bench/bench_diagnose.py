@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.make_log import write_log  # noqa: E402
-from app.diagnosis.signatures import load_signature_set  # noqa: E402
+from app.diagnosis.signatures import load_signature_set
+from bench.make_log import write_log
 
 _UNSUPPORTED = re.compile(r"\(\?<?[=!]|\(\?>|\\[1-9]|\(\?P=|\\g<|\\[AZzG]|\(\?[a-z]+:")
 _TRANSLATIONS = [

@@ -58,8 +58,9 @@ def test_first_causal_error_is_the_root_and_the_cascade_its_symptoms(diagnoser: 
 
 def test_oom_remedy_halves_batch_and_doubles_accumulation(diagnoser: Diagnoser) -> None:
     remedies = {remedy.parameter: remedy for remedy in diagnoser.diagnose(_multi_rank_oom_log()).remedies}
-    assert (remedies["per_device_train_batch_size"].current, remedies["per_device_train_batch_size"].suggested) == (4, 2)
-    assert (remedies["gradient_accumulation_steps"].current, remedies["gradient_accumulation_steps"].suggested) == (8, 16)
+    batch, accumulation = remedies["per_device_train_batch_size"], remedies["gradient_accumulation_steps"]
+    assert (batch.current, batch.suggested) == (4, 2)
+    assert (accumulation.current, accumulation.suggested) == (8, 16)
 
 
 def test_corrected_command_applies_the_suggested_values(diagnoser: Diagnoser) -> None:
@@ -152,11 +153,11 @@ def test_script_tags_in_log_lines_are_kept_as_text(diagnoser: Diagnoser) -> None
 
 def test_corrected_command_shows_swift_entry_point_with_launcher_settings_as_env(diagnoser: Diagnoser) -> None:
     log = (
-        "run sh: `/usr/bin/python3 -m torch.distributed.run --nproc_per_node 2 --master_port 29533 "
-        "/venv/lib/python3.11/site-packages/swift/cli/sft.py --model m --dataset d.jsonl`\n"
-        "torch.distributed.DistNetworkError: The server socket has failed to listen on any local network address. "
-        "port: 29533, useIpv6: false, code: -98, name: EADDRINUSE, message: address already in use\n"
-    ).encode()
+        b"run sh: `/usr/bin/python3 -m torch.distributed.run --nproc_per_node 2 --master_port 29533 "
+        b"/venv/lib/python3.11/site-packages/swift/cli/sft.py --model m --dataset d.jsonl`\n"
+        b"torch.distributed.DistNetworkError: The server socket has failed to listen on any local network address. "
+        b"port: 29533, useIpv6: false, code: -98, name: EADDRINUSE, message: address already in use\n"
+    )
     diagnosis = diagnoser.diagnose(log)
     assert diagnosis.category == "distributed_config"
     assert diagnosis.corrected_command is not None

@@ -70,7 +70,7 @@ def test_duplicate_id_across_folders_is_an_error(tmp_path: Path) -> None:
 
 def test_yaml_that_is_not_a_mapping_is_an_error(tmp_path: Path) -> None:
     _write(tmp_path, "list", "- just\n- a list\n")
-    with pytest.raises(SignatureError, match="list.yaml"):
+    with pytest.raises(SignatureError, match=r"list\.yaml"):
         load_signature_set([tmp_path])
 
 
