@@ -171,6 +171,7 @@ class Diagnoser:
             remedies: list[Remedy] = []
         else:
             scan.facts.during_eval = during_evaluation(root.context)
+            scan.facts.during_save = verdict.stage == "checkpoint"
             remedies = build_remedies(root.signature, scan.facts)
             spec = root.signature.spec
             headline = _Headline(

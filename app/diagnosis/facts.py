@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,19 +17,19 @@ _INLINE_ARG = re.compile(rb"(?<![\w.-])([a-z_][a-z0-9_]*)=('[^'\n]{0,300}'|\"[^\
 _DICT_ARG = re.compile(rb"'([a-z_][a-z0-9_]*)':\s*('[^'\n]{0,300}'|[\w.+-]{1,100})")
 _DOTTED_ARG = re.compile(rb"^\s*([a-z_][a-z0-9_]*) \.{3,} ([^\s]+)\r?$", re.M)  # Megatron's argument dump
 _SWIFT_INFO = re.compile(rb"^\[INFO:swift\] ([a-z_][a-z0-9_]*): ([^\s,]+)\r?$", re.M)
-_CLI_FLAG = re.compile(r"(?<!\S)--([A-Za-z][\w-]*)(?:=|\s+)(?!--)(\"[^\"]*\"|'[^']*'|\S+)")
+_CLI_FLAG = re.compile(r"(?<!\S)--([A-Za-z][\w-]*)(?:(?:=|\s+)(?!--)(\"[^\"]*\"|'[^']*'|\S+))?")
 _ENV_ASSIGN = re.compile(
     rb"(?<![\w.-])((?:NCCL|TORCH|CUDA|PYTORCH|MASTER|NPROC|NNODES|WORLD|OMP|HF|ACCELERATE|DS|MEGATRON)[A-Z0-9_]*)"
     rb"=('[^'\n]*'|\"[^\"\n]*\"|[^\s,;]+)"
 )
 _COMMAND = re.compile(
-    rb"(?:^|[\s`'\"$>])((?:[\w=:/.,-]+=\S+\s+)*(?:(?:swift|megatron)\s+(?:sft|pt|rlhf|train)\b|torchrun\b|"
-    rb"accelerate\s+launch\b|deepspeed\s+\S+\.py|llamafactory-cli\s+train\b|"
-    rb"\S*python[\d.]*\s+(?:-m\s+[\w.]+|\S+\.py\b))[^\n`]{0,4000})",
+    rb"(?:^|[ \t`'\"$>])((?:[\w=:/.,-]+=[^\s]+[ \t]+)*(?:(?:swift|megatron)[ \t]+(?:sft|pt|rlhf|train)\b|"
+    rb"torchrun\b|accelerate[ \t]+launch\b|deepspeed(?:[ \t]+[^\s`]+){0,8}?[ \t]+[^\s]+\.py\b|"
+    rb"llamafactory-cli[ \t]+train\b|[^\s]*python[\d.]*[ \t]+(?:-m[ \t]+[\w.]+|[^\s]+\.py\b))[^\n`]{0,4000})",
     re.M,
 )
 _WORLD_SIZE = re.compile(
-    rb"\bworld[_ ]size\W{1,4}(\d+)|--nproc[_-]per[_-]node[= ](\d+)|\bNPROC_PER_NODE=(\d+)|Num processes: (\d+)"
+    rb"(?:\b|(?<=_))world[_ ]size\W{1,4}(\d+)|--nproc[_-]per[_-]node[= ](\d+)|\bNPROC_PER_NODE=(\d+)|Num processes: (\d+)"
 )
 _GPU_NAME = re.compile(
     rb"\b((?:NVIDIA |Tesla |Quadro )?(?:GeForce )?(?:RTX |GTX )?(?:[AHBLTV]\d{1,3}|RTX ?\d{4}\w*|A\d{2,4}|GB\d{3}|"
@@ -88,6 +89,7 @@ class RunFacts:
     gpu_free_gib: float | None = None
     tried_to_allocate_gib: float | None = None
     during_eval: bool = False  # the root cause happened inside an evaluation loop
+    during_save: bool = False  # the run died while saving a checkpoint
 
     def lookup(self, names: list[str]) -> tuple[str, Any] | None:
         """The first of these spellings the log shows a value for, as (spelling in the log, value)."""
@@ -147,7 +149,7 @@ class FactCollector:
         for match in _RANK_PREFIX.finditer(data):
             self._max_rank = max(self._max_rank, int(match.group(1)))
         parameters = self.facts.parameters
-        settings_text = b"\n".join(line for line in data.split(b"\n") if not _is_metrics_line(line))
+        settings_text = b"\n".join(_settings_lines(data))
         for pattern in (_MULTILINE_ARG, _DOTTED_ARG, _SWIFT_INFO, _DICT_ARG, _INLINE_ARG, _ENV_ASSIGN):
             for match in pattern.finditer(settings_text):
                 if len(parameters) >= MAX_PARAMETERS:
@@ -159,9 +161,8 @@ class FactCollector:
             text = redact_text(command.group(1).decode("utf-8", "replace")).strip().rstrip("`'\"")
             self.facts.command = text
             for flag in _CLI_FLAG.finditer(text):
-                parameters[flag.group(1).replace("-", "_") if "_" in flag.group(1) else flag.group(1)] = parse_value(
-                    flag.group(2)
-                )
+                name = flag.group(1).replace("-", "_") if "_" in flag.group(1) else flag.group(1)
+                parameters[name] = parse_value(flag.group(2)) if flag.group(2) is not None else True
         if self.facts.world_size is None and (world := _WORLD_SIZE.search(data)):
             self.facts.world_size = int(next(group for group in world.groups() if group))
         if self.facts.gpu is None and (gpu := _GPU_NAME.search(data)):
@@ -190,9 +191,18 @@ def read_error_facts(facts: RunFacts, text: str) -> None:
         facts.tried_to_allocate_gib = _gib(tried.group(1), tried.group(2))
 
 
-def _is_metrics_line(line: bytes) -> bool:
-    """A progress line: its learning_rate is the schedule's value, not the setting."""
-    return b"loss" in line or b"%|" in line or b"it/s" in line
+def _settings_lines(data: bytes) -> Iterator[bytes]:
+    """Lines that may state settings: not progress lines (their learning_rate is the schedule's), not
+    warnings, and not the source lines a traceback quotes (`dtype=torch.float32` in code is no setting)."""
+    after_frame = False
+    for line in data.split(b"\n"):
+        quoted_source = after_frame and line.startswith(b"    ")
+        after_frame = line.lstrip().startswith(b'File "') or (after_frame and line.strip().startswith(b"^"))
+        if quoted_source or after_frame:
+            continue
+        if b"loss" in line or b"%|" in line or b"it/s" in line or b"Warning" in line or b"warn(" in line:
+            continue
+        yield line
 
 
 def _gib(amount: str, unit: str) -> float:

@@ -86,9 +86,14 @@ def build_remedies(signature: Signature, facts: RunFacts) -> list[Remedy]:
         if spec.action == "halve" and current == 1:
             continue  # cannot halve further; the other remedies apply
         remedies.append(Remedy(parameter=name, current=current, suggested=suggested, why=spec.why.strip()))
-        if spec.compensate and spec.action in ("halve", "double"):
+        if spec.compensate and spec.action in ("halve", "double") and _compensation_applies(spec, facts, current):
             remedies.extend(_compensations(spec, facts, current=current, suggested=suggested))
     return remedies
+
+
+def _compensation_applies(spec: RemedySpec, facts: RunFacts, current: Any) -> bool:
+    """Only where the run has that setting: Megatron, say, derives accumulation from the global batch."""
+    return current is None or facts.lookup(spec.compensate) is not None
 
 
 def _compensations(spec: RemedySpec, facts: RunFacts, *, current: Any, suggested: Any) -> list[Remedy]:
