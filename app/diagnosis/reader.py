@@ -167,10 +167,6 @@ def iter_line_blocks(
     checked_binary = False
     for raw in blocks:
         block = raw
-        if not checked_binary:
-            checked_binary = True
-            if looks_binary(block[:BINARY_SAMPLE]):
-                raise UnreadableLogError("this looks like binary data, not a text log")
         if skipping:
             newline = block.find(b"\n")
             if newline < 0:
@@ -179,6 +175,8 @@ def iter_line_blocks(
             block = block[newline + 1 :]
         parts.append(block)
         size += len(block)
+        if not checked_binary and size >= BINARY_SAMPLE:
+            checked_binary = _refuse_binary(parts)
         if size < target and size <= max_line:
             continue
         index, cut = _last_newline(parts)
@@ -196,9 +194,19 @@ def iter_line_blocks(
             parts, size = [], 0
             skipping = True
     if parts:
+        if not checked_binary:
+            _refuse_binary(parts)
         data = b"".join(parts)
         data = data if data.endswith(b"\n") else data + b"\n"
         yield LineBlock(data, line, data.count(b"\n"))
+
+
+def _refuse_binary(parts: list[bytes]) -> bool:
+    """Raise when the start of the log is not text; True once checked."""
+    sample = b"".join(parts)[:BINARY_SAMPLE] if len(parts[0]) < BINARY_SAMPLE else parts[0][:BINARY_SAMPLE]
+    if looks_binary(sample):
+        raise UnreadableLogError("this looks like binary data, not a text log")
+    return True
 
 
 def _last_newline(parts: list[bytes]) -> tuple[int, int]:

@@ -10,7 +10,7 @@ from app.diagnosis.matcher import Hit
 
 MAX_SYMPTOMS = 20
 _EXCEPTION_LINE = re.compile(
-    rb"^(?:[^\n]{0,80}?[\]:>]\s*)?((?:[A-Za-z_][\w]*\.)*[A-Z]\w*(?:Error|Exception|Interrupt|Failure|Fault)\b(?::[^\n]*)?)$",
+    rb"^[^\n]{0,120}?(?<![\w.])((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Interrupt|Failure|Fault)\b(?::[^\n]*)?)$",
     re.M,
 )
 _TEMPLATE_RULES: list[tuple[re.Pattern[str], str]] = [

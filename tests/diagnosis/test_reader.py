@@ -88,3 +88,8 @@ def test_decode_line_keeps_the_last_redraw_and_drops_colour() -> None:
 
 def test_strip_ansi_keeps_newlines() -> None:
     assert strip_ansi(b"\x1b[1;31mred\x1b[0m\nplain\n") == b"red\nplain\n"
+
+
+def test_short_log_with_nul_bytes_and_invalid_utf8_is_still_text() -> None:
+    data = b"abc\xff\xfe\x00\x00 RuntimeError: bad \xc3\x28 utf8\r\n"
+    assert b"".join(block.data for block in iter_line_blocks(iter_decompressed(data, max_bytes=1 << 20))) == data
