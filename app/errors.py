@@ -87,7 +87,7 @@ class ServerUnreachableError(TrainwreckError):
 
 
 class SubmissionRejectedError(TrainwreckError):
-    """The trainwreck server refused a log (bad token, too large, ...): sending it again will not help."""
+    """The trainwreck server refused a log (bad token, too large, ...): retrying at once will not help."""
 
     code = "submission_rejected"
     status = 400
