@@ -16,8 +16,8 @@ from app.diagnosis.model import Diagnosis
 from app.diagnosis.reader import iter_decompressed
 from app.services.deadline import Deadline
 from app.services.diagnosing import diagnose_in_turn
-from app.services.log_chunks import log_digest, redacted_chunks
-from app.store.log_blobs import write_log
+from app.services.log_chunks import LogDigest, log_digest, redacted_chunks
+from app.store.log_blobs import CompressedLog, compressed_log, write_log
 from app.store.models import DiagnosisRecord
 from app.store.repositories import diagnoses, failure_kinds, teams
 from app.store.types import utc_now
@@ -72,6 +72,26 @@ def ingest_log(
     started = time.monotonic()
     diagnosis = diagnose_in_turn(diagnoser, log_path, exit_code=meta.exit_code, progress=deadline.check)
     diagnose_seconds = time.monotonic() - started
+    with compressed_log(redacted_chunks(deadline.watch(_decompressed(log_path, settings)))) as stored_log:
+        diagnosis_id = _store(session, meta=meta, digest=digest, diagnosis=diagnosis, stored_log=stored_log)
+    if diagnosis_id is None:
+        raced = diagnoses.find_by_content(session, team_name=meta.team, content_sha256=digest.sha256)
+        assert raced is not None, "the insert conflicted, so the other row exists"
+        return _existing(raced, meta)
+    return IngestResult(
+        diagnosis_id=diagnosis_id,
+        created=True,
+        diagnosis=diagnosis,
+        meta=meta,
+        log_bytes=digest.size,
+        diagnose_seconds=diagnose_seconds,
+    )
+
+
+def _store(
+    session: Session, *, meta: IngestMeta, digest: LogDigest, diagnosis: Diagnosis, stored_log: CompressedLog
+) -> int | None:
+    """Write the diagnosis, its log and its failure kind; None when the team already has this log."""
     team = teams.ensure_team(session, meta.team)
     now = utc_now()
     diagnosis_id = diagnoses.insert_if_new(
@@ -93,20 +113,11 @@ def ingest_log(
         },
     )
     if diagnosis_id is None:
-        raced = diagnoses.find_by_content(session, team_name=meta.team, content_sha256=digest.sha256)
-        assert raced is not None, "the insert conflicted, so the other row exists"
-        return _existing(raced, meta)
-    write_log(session, diagnosis_id, redacted_chunks(deadline.watch(_decompressed(log_path, settings))))
+        return None
+    write_log(session, diagnosis_id, stored_log)
     failure_kinds.record_occurrence(session, team_id=team.id, fingerprint=diagnosis.fingerprint, seen_at=now)
     session.flush()
-    return IngestResult(
-        diagnosis_id=diagnosis_id,
-        created=True,
-        diagnosis=diagnosis,
-        meta=meta,
-        log_bytes=digest.size,
-        diagnose_seconds=diagnose_seconds,
-    )
+    return diagnosis_id
 
 
 def ingest_and_commit(
