@@ -36,7 +36,7 @@ from app.diagnosis.engine import Diagnoser  # noqa: E402
 from app.diagnosis.model import Diagnosis  # noqa: E402
 from app.diagnosis.signatures import load_signature_set  # noqa: E402
 from app.main import create_app  # noqa: E402
-from app.store.log_blobs import write_log  # noqa: E402
+from app.store.log_blobs import compressed_log, write_log  # noqa: E402
 from app.store.migrate import upgrade  # noqa: E402
 from app.store.repositories import diagnoses, failure_kinds, teams  # noqa: E402
 from app.store.session import create_db_engine, create_session_factory  # noqa: E402
@@ -95,7 +95,8 @@ def seed(url: str, count: int) -> int:
                 },
             )
             assert diagnosis_id is not None
-            write_log(session, diagnosis_id, [log])
+            with compressed_log([log]) as stored_log:
+                write_log(session, diagnosis_id, stored_log)
             failure_kinds.record_occurrence(
                 session, team_id=team_ids[team], fingerprint=diagnosis.fingerprint, seen_at=received
             )
