@@ -52,17 +52,17 @@ SCREEN_PATTERNS = {
 
 MAX_LOSS_POINTS = 2000
 LOSS_SAMPLES_PER_BLOCK = 32
-WINDOW = 256 * 1024
+WINDOW = 64 * 1024
 _LOOKBACK = 600
 
 
 @dataclass(frozen=True, slots=True)
 class StepMark:
-    kind: str
+    """A training step the log shows, and the line that shows it."""
+
     step: int
     total: int | None
     line: int
-    training: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,34 +103,34 @@ def _line_text(data: bytes, offset: int) -> str:
     return decode_line(data[start : end if end >= 0 else len(data)])[:2000]
 
 
-def _marks_in(data: bytes, first_line: int | None, *, start: int = 0, end: int | None = None) -> list[StepMark]:
-    """Every step mark in data[start:end], in order; first_line numbers data's first line (None: no numbers)."""
-    stop = len(data) if end is None else end
-    found: list[tuple[int, StepMark]] = []
+def _training_marks(data: bytes, start: int, stop: int, *, first_only: bool = False) -> list[tuple[int, int, int]]:
+    """(offset, step, total or 0) of each training step mark in data[start:stop], in order.
+
+    Tuples, not objects: a window of progress bars holds thousands of marks and only one is kept.
+    """
+    found: list[tuple[int, int, int]] = []
     for kind, pattern in _STEP_PATTERNS:
         for match in pattern.finditer(data, start, stop):
             if kind == "tqdm":
                 description, step_raw, total_raw = match.groups()
-                training = bool(_TRAINING_BAR.match(description))
+                if not _TRAINING_BAR.match(description):
+                    continue
                 step, total = int(step_raw), int(total_raw)
                 epoch = _EPOCH_BAR.search(description)
                 if epoch and total:
-                    step += int(epoch.group(1)) * total
-                    total = 0  # a per-epoch bar: the run's total is unknown
+                    step, total = step + int(epoch.group(1)) * total, 0  # per-epoch bar: run total unknown
             else:
-                step_raw, total_raw = match.group(1), match.group(2)
-                training, step, total = True, int(step_raw), int(total_raw) if total_raw else 0
-            found.append((match.start(), StepMark(kind, step, total or None, 0, training)))
-    found.sort(key=lambda item: item[0])
-    if first_line is None:
-        return [mark for _, mark in found]
-    marks = []
-    line, counted_to = first_line + data.count(b"\n", 0, start), start
-    for offset, mark in found:
-        line += data.count(b"\n", counted_to, offset)
-        counted_to = offset
-        marks.append(StepMark(mark.kind, mark.step, mark.total, line, mark.training))
-    return marks
+                step, total = int(match.group(1)), int(match.group(2)) if match.group(2) else 0
+            found.append((match.start(), step, total))
+            if first_only:
+                break
+    found.sort()
+    return found[:1] if first_only else found
+
+
+def _mark(data: bytes, first_line: int, found: tuple[int, int, int]) -> StepMark:
+    offset, step, total = found
+    return StepMark(step=step, total=total or None, line=first_line + data.count(b"\n", 0, offset))
 
 
 class _LossFinder:
@@ -203,10 +203,10 @@ class ProgressTracker:
 
     def _find_first_training_mark(self, data: bytes, first_line: int) -> None:
         for start in range(0, len(data), WINDOW):
-            marks = [mark for mark in _marks_in(data, first_line, start=start, end=start + WINDOW) if mark.training]
+            marks = _training_marks(data, start, min(len(data), start + WINDOW), first_only=True)
             if marks:
-                self._first_training_line = marks[0].line
-                self._first_training_total = next((mark.total for mark in marks if mark.total), None)
+                first = _mark(data, first_line, marks[0])
+                self._first_training_line, self._first_training_total = first.line, first.total
                 return
 
     def _step_before(self, data: bytes, offset: int) -> int | None:
@@ -217,9 +217,8 @@ class ProgressTracker:
         for pattern in _SAME_LINE_STEP:
             if match := pattern.search(same_line):
                 return int(match.group(1))
-        marks = _marks_in(data, None, start=max(0, offset - _LOOKBACK), end=offset)
-        training = [mark for mark in marks if mark.training]
-        return training[-1].step if training else None
+        marks = _training_marks(data, max(0, offset - _LOOKBACK), offset)
+        return marks[-1][1] if marks else None
 
     def _point_at(self, data: bytes, offset: int, value: float) -> LossPoint:
         step = self._step_before(data, offset)
@@ -292,10 +291,9 @@ class ProgressTracker:
         assert self._last_progress_block is not None
         data, first_line = self._last_progress_block
         for start, end in _windows_backwards(len(data)):
-            marks = [mark for mark in _marks_in(data, first_line, start=start, end=end) if mark.training]
+            marks = _training_marks(data, start, end)
             if total:
-                with_total = [mark for mark in marks if mark.total == total]
-                marks = with_total or [mark for mark in marks if mark.total is None]
+                marks = [mark for mark in marks if mark[2] == total] or [mark for mark in marks if not mark[2]]
             if marks:
-                return marks[-1]
+                return _mark(data, first_line, marks[-1])
         return None

@@ -22,7 +22,7 @@ MAX_LINE_BYTES = 1 << 20
 ZSTD_SLICE = 2048
 ANSI_ESCAPE = regex.compile(rb"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 BINARY_SAMPLE = 64 * 1024
-_TEXT_CONTROL = set(b"\t\n\r\x0c\x1b\x08")
+_BINARY_CONTROL = bytes(byte for byte in range(0x20) if byte not in b"\t\n\r\x0c\x1b\x08")
 
 LogSource = Path | bytes | bytearray | BinaryIO
 
@@ -147,9 +147,9 @@ def looks_binary(sample: bytes) -> bool:
     """True when a sample is mostly not text: control bytes and invalid UTF-8 (a few are tolerated)."""
     if not sample:
         return False
+    control_bytes = len(sample) - len(sample.translate(None, _BINARY_CONTROL))
     text = sample.decode("utf-8", errors="replace")
-    odd = sum(1 for char in text if char == "\ufffd" or (ord(char) < 0x20 and ord(char) not in _TEXT_CONTROL))
-    return odd > len(text) * 0.2
+    return control_bytes + text.count("\ufffd") > len(text) * 0.2
 
 
 def iter_line_blocks(
