@@ -29,7 +29,8 @@ _COMMAND = re.compile(
     re.M,
 )
 _WORLD_SIZE = re.compile(
-    rb"(?:\b|(?<=_))world[_ ]size\W{1,4}(\d+)|--nproc[_-]per[_-]node[= ](\d+)|\bNPROC_PER_NODE=(\d+)|Num processes: (\d+)"
+    rb"(?:\b|(?<=_))world[_ ]size\W{1,4}(\d+)|--nproc[_-]per[_-]node[= ](\d+)|\bNPROC_PER_NODE=(\d+)"
+    rb"|Num processes: (\d+)"
 )
 _GPU_NAME = re.compile(
     rb"\b((?:NVIDIA |Tesla |Quadro )?(?:GeForce )?(?:RTX |GTX )?(?:[AHBLTV]\d{1,3}|RTX ?\d{4}\w*|A\d{2,4}|GB\d{3}|"
