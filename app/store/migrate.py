@@ -11,12 +11,14 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.errors import StoreUnavailableError, TrainwreckError
 from app.store.session import create_db_engine
 
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
+MIGRATION_LOCK_KEY = 0x7472_6E77  # "trnw": the PostgreSQL advisory lock migrations hold
 
 
 class MigrationError(TrainwreckError):
@@ -37,15 +39,19 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the store to `revision` (the newest by default); a no-op when it is already there."""
-    with _reported_errors():
-        command.upgrade(alembic_config(url), revision)
+    """Migrate the store to `revision` (the newest by default); a no-op when it is already there.
+
+    Processes starting together take turns: the migration runs in one transaction that first takes
+    an advisory lock (PostgreSQL) or the write lock (SQLite).
+    """
+    with _reported_errors(), _migration_config(url) as config:
+        command.upgrade(config, revision)
 
 
 def downgrade(url: str, revision: str = "-1") -> None:
     """Migrate the store back to `revision` (one step by default, `base` for an empty store)."""
-    with _reported_errors():
-        command.downgrade(alembic_config(url), revision)
+    with _reported_errors(), _migration_config(url) as config:
+        command.downgrade(config, revision)
 
 
 def current_revision(url: str) -> str | None:
@@ -61,6 +67,23 @@ def current_revision(url: str) -> str | None:
 def head_revision(url: str) -> str | None:
     """The newest revision the migrations provide."""
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+@contextmanager
+def _migration_config(url: str) -> Iterator[Config]:
+    """The Alembic configuration with one transaction to migrate in, committed on success."""
+    engine = create_db_engine(url)
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            elif connection.dialect.name == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock, before reading the revision
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            yield config
+    finally:
+        engine.dispose()
 
 
 @contextmanager

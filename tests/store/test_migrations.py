@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from alembic import command
 from sqlalchemy import inspect
 
 from app.store import migrate
 from app.store.models import Base
 from app.store.session import create_db_engine
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tables(url: str) -> set[str]:
@@ -43,4 +49,14 @@ def test_upgrading_twice_is_harmless(empty_store_url: str) -> None:
     migrate.upgrade(empty_store_url)
     migrate.upgrade(empty_store_url)
 
+    assert migrate.current_revision(empty_store_url) == migrate.head_revision(empty_store_url)
+
+
+def test_replicas_starting_together_migrate_in_turn(empty_store_url: str) -> None:
+    upgrade = f"from app.store import migrate; migrate.upgrade({empty_store_url!r})"
+    replicas = [subprocess.Popen([sys.executable, "-c", upgrade], cwd=ROOT, stderr=subprocess.PIPE) for _ in range(3)]
+
+    errors = [replica.communicate(timeout=120)[1].decode() for replica in replicas]
+
+    assert [replica.returncode for replica in replicas] == [0, 0, 0], errors
     assert migrate.current_revision(empty_store_url) == migrate.head_revision(empty_store_url)
