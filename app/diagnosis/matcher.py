@@ -11,6 +11,7 @@ import importlib.metadata
 import logging
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,11 +44,10 @@ class Hit:
     context: str = ""  # up to CONTEXT_BYTES of the log just before the line (traceback frames)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Pattern:
     signature_index: int
     compiled: regex.Pattern[bytes]
-    timeouts: int = 0
 
 
 @dataclass(slots=True)
@@ -57,6 +57,7 @@ class ScanState:
     hits: list[Hit] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     lines_hit: set[tuple[str, int]] = field(default_factory=set)  # (signature id, line): one hit per line
+    timeouts: dict[int, int] = field(default_factory=dict)  # pattern id → patterns cut short in this log
     warnings: list[str] = field(default_factory=list)
 
 
@@ -110,6 +111,7 @@ class Matcher:
             for expression, _ in entries
         ]
         self._database = self._load_or_compile(entries, flags, cache_dir)
+        self._scratch = threading.local()  # Hyperscan scratch space is per scan in flight: one per thread
 
     def _load_or_compile(
         self, entries: list[tuple[bytes, int | str]], flags: list[int], cache_dir: Path | None
@@ -166,14 +168,20 @@ class Matcher:
                 else:
                     fired_screens.add(target)
 
-            self._database.scan(data, match_event_handler=on_match)
+            self._database.scan(data, match_event_handler=on_match, scratch=self._thread_scratch())
         for pattern_id in sorted(fired_patterns):
             self._confirm(pattern_id, block, data, state)
         return fired_screens
 
+    def _thread_scratch(self) -> hyperscan.Scratch:
+        scratch = getattr(self._scratch, "space", None)
+        if scratch is None:
+            scratch = self._scratch.space = hyperscan.Scratch(self._database)
+        return scratch
+
     def _confirm(self, pattern_id: int, block: LineBlock, data: bytes, state: ScanState) -> None:
         pattern = self._patterns[pattern_id]
-        if pattern.timeouts >= MAX_TIMEOUTS_PER_PATTERN:
+        if state.timeouts.get(pattern_id, 0) >= MAX_TIMEOUTS_PER_PATTERN:
             return
         signature = self.signatures[pattern.signature_index]
         counted = state.counts.get(signature.id, 0)
@@ -206,7 +214,7 @@ class Matcher:
                 if next_line < 0:
                     break
         except TimeoutError:
-            pattern.timeouts += 1
+            state.timeouts[pattern_id] = state.timeouts.get(pattern_id, 0) + 1
             state.warnings.append(f"signature {signature.id}: a pattern took too long and was cut short")
         state.counts[signature.id] = counted
 

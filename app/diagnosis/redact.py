@@ -7,6 +7,7 @@ their `re` substitution, so a multi-GB log without secrets costs one fast scan.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 
 import hyperscan
@@ -72,6 +73,17 @@ _SCREEN.compile(
 )
 
 
+_SCRATCH = threading.local()
+
+
+def _thread_scratch() -> hyperscan.Scratch:
+    """Hyperscan scratch space is per scan in flight: one per thread."""
+    scratch = getattr(_SCRATCH, "space", None)
+    if scratch is None:
+        scratch = _SCRATCH.space = hyperscan.Scratch(_SCREEN)
+    return scratch
+
+
 def redact_secrets(data: bytes) -> bytes:
     """Replace tokens, keys and passwords with `[REDACTED:kind]`, keeping every newline in place."""
     fired: set[int] = set()
@@ -79,7 +91,7 @@ def redact_secrets(data: bytes) -> bytes:
     def on_match(rule_id: int, start: int, end: int, flags: int, context: object) -> None:
         fired.add(rule_id)
 
-    _SCREEN.scan(data, match_event_handler=on_match)
+    _SCREEN.scan(data, match_event_handler=on_match, scratch=_thread_scratch())
     for rule_id in sorted(fired):
         rule = _RULES[rule_id]
         data = rule.pattern.sub(rule.replace, data)

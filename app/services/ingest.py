@@ -15,7 +15,6 @@ from app.diagnosis.engine import Diagnoser
 from app.diagnosis.model import Diagnosis
 from app.diagnosis.reader import iter_decompressed
 from app.services.deadline import Deadline
-from app.services.diagnosing import diagnose_in_turn
 from app.services.log_chunks import LogDigest, log_digest, redacted_chunks
 from app.store.log_blobs import CompressedLog, compressed_log, write_log
 from app.store.models import DiagnosisRecord
@@ -70,7 +69,7 @@ def ingest_log(
     if existing is not None:
         return _existing(existing, meta)
     started = time.monotonic()
-    diagnosis = diagnose_in_turn(diagnoser, log_path, exit_code=meta.exit_code, progress=deadline.check)
+    diagnosis = diagnoser.diagnose(log_path, exit_code=meta.exit_code, progress=deadline.check)
     diagnose_seconds = time.monotonic() - started
     with compressed_log(redacted_chunks(deadline.watch(_decompressed(log_path, settings)))) as stored_log:
         diagnosis_id = _store(session, meta=meta, digest=digest, diagnosis=diagnosis, stored_log=stored_log)

@@ -14,7 +14,6 @@ from app.diagnosis.engine import Diagnoser
 from app.diagnosis.model import Diagnosis
 from app.errors import NotFoundError, TrainwreckError
 from app.services.deadline import Deadline
-from app.services.diagnosing import diagnose_in_turn
 from app.store.log_blobs import open_log
 from app.store.models import DiagnosisRecord
 from app.store.repositories import diagnoses, failure_kinds
@@ -38,7 +37,7 @@ def rediagnose_record(session: Session, record: DiagnosisRecord, *, diagnoser: D
     """Diagnose the stored log again and replace the result; True when the category or fingerprint changed."""
     deadline = Deadline(settings.diagnose_timeout_seconds)
     with open_log(session, record.id) as log:
-        diagnosis: Diagnosis = diagnose_in_turn(diagnoser, log, exit_code=record.exit_code, progress=deadline.check)
+        diagnosis: Diagnosis = diagnoser.diagnose(log, exit_code=record.exit_code, progress=deadline.check)
     before = (record.category, record.fingerprint)
     diagnoses.replace_result(session, record, diagnosis, at=utc_now())
     if before[1] != diagnosis.fingerprint:

@@ -17,7 +17,6 @@ from app.api.schemas import diagnosis_url
 from app.config import Settings
 from app.diagnosis.engine import Diagnoser
 from app.errors import LogTooLargeError, TrainwreckError
-from app.services.diagnosing import diagnose_in_turn
 from app.services.ingest import IngestMeta, ingest_and_commit
 from app.services.listeners import IngestListeners
 from app.slack.blocks import SlackMessage, diagnosis_message, notice_message
@@ -157,7 +156,7 @@ class SlackService:
 
     def _diagnose_pasted(self, post: SlackPost, text: str, *, team: str) -> None:
         data = text.encode("utf-8")
-        screening = diagnose_in_turn(self._diagnoser, data, exit_code=None, progress=_no_progress)
+        screening = self._diagnoser.diagnose(data, exit_code=None, progress=_no_progress)
         if not looks_like_crash_log(text, screening):
             return  # a code block, but no crash in it
         with tempfile.TemporaryDirectory(prefix="trainwreck-slack-") as folder:

@@ -164,3 +164,12 @@ def test_corrected_command_shows_swift_entry_point_with_launcher_settings_as_env
     assert diagnosis.corrected_command.startswith("NPROC_PER_NODE=2 MASTER_PORT=")
     assert "MASTER_PORT=29533" not in diagnosis.corrected_command
     assert " swift sft --model m --dataset d.jsonl" in diagnosis.corrected_command
+
+
+def test_one_diagnoser_serves_several_threads_at_once(diagnoser: Diagnoser) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    log = _multi_rank_oom_log() * 200
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        categories = list(pool.map(lambda _: diagnoser.diagnose(log).category, range(8)))
+    assert categories == ["gpu_oom"] * 8
