@@ -16,15 +16,19 @@ from app.diagnosis.reader import decode_line
 
 _NUMBER = rb"(nan|-?inf|[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
 
-# (kind, pattern): groups are (step, total) except tqdm, which is (description, step, total).
+# (kind, pattern): groups are (step, total), except tqdm (description, step, total) and epoch_iter
+# (colon, epoch, iteration, per-epoch total).
 _STEP_PATTERNS: list[tuple[str, re.Pattern[bytes]]] = [
-    ("swift", re.compile(rb"'global_step/max_steps':\s*'(\d+)/(\d+)'")),
+    ("swift", re.compile(rb"['\"]global_step/max_steps['\"]:\s*['\"](\d+)/(\d+)['\"]")),
     ("megatron", re.compile(rb"\biteration\s+(\d+)\s*/\s*(\d+)\s*\|")),
-    ("tqdm", re.compile(rb"(?:^|\r)([^\r\n|]{0,60}?)\s*\d{1,3}%\|[^|\r\n]{0,120}\|\s*(\d+)/(\d+)\s*\[",
+    ("tqdm", re.compile(rb"(?:^|\r)([^\r\n|]{0,60}?)\s*\d{1,3}%(?:\|[^|\r\n]{0,120}\||[ \t]+)\s*(\d+)/(\d+)\s*\[",
                         re.M)),
     ("deepspeed", re.compile(rb"\bstep=(\d+), skipped=\d+()")),
-    ("generic", re.compile(
-        rb"\b(?:global[_ ]step|[Ss]tep|STEP|[Ii]ter(?:ation)?)\b\s*[=:#]?\s*(\d+)(?:\s*/\s*(\d+))?"
+    ("deepspeed_steps", re.compile(rb"\bsteps:\s*(\d+)\s+loss:()")),
+    ("epoch_iter", re.compile(rb"\bEpoch(:?)\s*\[\s*(\d+)\]\s*\[\s*(\d+)/(\d+)\]")),
+    ("generic", re.compile(  # not the integer part of 3.2e+4, nor a Slurm step id like 771201.0
+        rb"\b(?:global[_ ]step|[Ss]tep|STEP|[Ii]ter(?:ation)?)\b\s*[=:#]?\s*(\d+)(?!\d|\.\d|[eE][-+]?\d)"
+        rb"(?:\s*/\s*(\d+))?"
     )),
     ("it", re.compile(rb"^\s*it\s+(\d+)\s*\|()", re.M)),
 ]
@@ -32,24 +36,28 @@ _SAME_LINE_STEP = [pattern for kind, pattern in _STEP_PATTERNS if kind in ("swif
 _TRAINING_BAR = re.compile(rb"(?i)^\s*(?:train(?:ing)?|epoch\s*\d*|steps?|iterations?|it)?\s*:?\s*$")
 _EPOCH_BAR = re.compile(rb"(?i)epoch\s*(\d+)")
 _LOSS = re.compile(
-    rb"'loss':\s*'?" + _NUMBER + rb"'?"
+    rb"['\"]loss['\"]:\s*['\"]?" + _NUMBER + rb"['\"]?"
     rb"|(?<![\w.])(?:lm |train[_ ]?)?(?:loss|Loss|LOSS)\s*[=:]?\s*" + _NUMBER + rb"(?![\w.])"
 )
 _BAD_LOSS = re.compile(
-    rb"(?:'(?:loss|grad_norm)':\s*'?|(?<![\w.])(?:lm |train[_ ]?)?(?:loss|grad_norm)\s*[=:]?\s*)(nan|-?inf)\b", re.I
+    rb"(?:['\"](?:loss|grad_norm)['\"]:\s*['\"]?|(?<![\w.])(?:lm |train[_ ]?)?(?:loss|grad_norm)\s*[=:]?\s*)(nan|-?inf)\b", re.I
 )
 _TRAINING_MARKERS = re.compile(rb"\*\*\*\*\* Running training \*\*\*\*\*|\b[Ss]tart(?:ing)? training\b")
 _TOTAL_STEPS = re.compile(rb"Total optimization steps\s*=\s*([\d,]+)|\bmax_steps\s*[=:]\s*'?(\d+)")
 
 # What the screen looks for, so that the patterns above only run on blocks that have something.
 SCREEN_PATTERNS = {
-    "progress": rb"\d+/\d+ ?\[|global_step|\biteration\s+\d|\b[Ss]tep\b|\bSTEP\b|\b[Ii]ter\b|^\s*it\s+\d",
+    "progress": rb"\d+/\d+ ?\[|\[\s*\d+/\d+\]|global_step|\biteration\s+\d|\b[Ss]tep\b|\bSTEP\b|\bsteps:\s*\d|\b[Ii]ter\b|"
+                rb"^\s*it\s+\d",
     "loss": rb"(?i)loss",
-    "bad_loss": rb"(?i)(?:loss|grad_norm)'?\s*[=:]?\s*'?-?(?:nan|inf)\b",
+    "loss_titlecase": rb"Loss",  # so that only the spellings present are searched for
+    "loss_uppercase": rb"LOSS",
+    "bad_loss": rb"(?i)(?:loss|grad_norm)['\"]?\s*[=:]?\s*['\"]?-?(?:nan|inf)\b",
     "training_marker": _TRAINING_MARKERS.pattern,
     "total_steps": _TOTAL_STEPS.pattern,
 }
 
+_LOSS_SPELLINGS = [(b"Loss", "loss_titlecase"), (b"LOSS", "loss_uppercase")]
 MAX_LOSS_POINTS = 2000
 LOSS_SAMPLES_PER_BLOCK = 32
 WINDOW = 64 * 1024
@@ -119,6 +127,10 @@ def _training_marks(data: bytes, start: int, stop: int, *, first_only: bool = Fa
                 epoch = _EPOCH_BAR.search(description)
                 if epoch and total:
                     step, total = step + int(epoch.group(1)) * total, 0  # per-epoch bar: run total unknown
+            elif kind == "epoch_iter":  # `Epoch: [0][20/5005]` counts epochs from 0, `Epoch [1][50/3200]` from 1
+                colon, epoch_raw, iteration_raw, total_raw = match.groups()
+                epochs_done = max(int(epoch_raw) - (0 if colon else 1), 0)
+                step, total = int(iteration_raw) + epochs_done * int(total_raw), 0
             else:
                 step, total = int(match.group(1)), int(match.group(2)) if match.group(2) else 0
             found.append((match.start(), step, total))
@@ -136,11 +148,9 @@ def _mark(data: bytes, first_line: int, found: tuple[int, int, int]) -> StepMark
 class _LossFinder:
     """Finds loss values in one block: literal finds (each word's next offset remembered), then the full pattern."""
 
-    _WORDS = (b"loss", b"Loss", b"LOSS")
-
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, words: list[bytes]) -> None:
         self._data = data
-        self._next = {word: data.find(word) for word in self._WORDS}
+        self._next = {word: data.find(word) for word in words}
 
     def next_at_or_after(self, position: int) -> re.Match[bytes] | None:
         data = self._data
@@ -199,7 +209,8 @@ class ProgressTracker:
         if "bad_loss" in fired and self._first_bad is None:
             self._read_first_bad_loss(data, first_line)
         if "loss" in fired:
-            self._sample_losses(data, first_line)
+            words = [b"loss"] + [word for word, name in _LOSS_SPELLINGS if name in fired]
+            self._sample_losses(data, first_line, words)
 
     def _find_first_training_mark(self, data: bytes, first_line: int) -> None:
         for start in range(0, len(data), WINDOW):
@@ -236,17 +247,17 @@ class ProgressTracker:
         self._first_bad = LossEvent(point, line, _line_text(data, match.start()))
         self._loss_points.append((point, line))
 
-    def _sample_losses(self, data: bytes, first_line: int) -> None:
+    def _sample_losses(self, data: bytes, first_line: int, words: list[bytes]) -> None:
         """Up to LOSS_SAMPLES_PER_BLOCK loss values spread over the block, in order."""
         stride = max(1, len(data) // LOSS_SAMPLES_PER_BLOCK)
         position = 0
-        finder = _LossFinder(data)
+        finder = _LossFinder(data, words)
         while (match := finder.next_at_or_after(position)) is not None:
             raw = match.group(1) if match.group(1) is not None else match.group(2)
             point = self._point_at(data, match.start(), _to_float(raw))
             self._loss_points.append((point, first_line))  # the block's line: enough to keep them in order
             if math.isfinite(point.loss) and self._divergence is None:
-                self._watch_divergence(point, first_line + data.count(b"\n", 0, match.start()), data, match.start())
+                self._watch_divergence(point, first_line, data, match.start())
             position = max(match.end(), (match.start() // stride + 1) * stride)
         if len(self._loss_points) > MAX_LOSS_POINTS:
             keep = {id(point) for point in self._loss_points[::2]}
@@ -254,10 +265,11 @@ class ProgressTracker:
                 item for item in self._loss_points if id(item) in keep or not math.isfinite(item[0].loss)
             ]
 
-    def _watch_divergence(self, point: LossPoint, line: int, data: bytes, offset: int) -> None:
+    def _watch_divergence(self, point: LossPoint, first_line: int, data: bytes, offset: int) -> None:
         """A loss that explodes without NaN: a finite value far above the best seen before it."""
         best = self._best_loss
         if best is not None and point.loss > max(3 * best.loss, best.loss + 5) and point.loss > 8:
+            line = first_line + data.count(b"\n", 0, offset)
             self._divergence = LossEvent(point, line, _line_text(data, offset), baseline=best)
         elif best is None or point.loss < best.loss:
             self._best_loss = point
