@@ -17,7 +17,7 @@ from app.diagnosis.redact import redact_text
 from app.diagnosis.remedies import build_remedies, corrected_command, relevant_parameters
 from app.diagnosis.rootcause import RootCause, choose_root_cause, fingerprint, last_exception_line
 from app.diagnosis.signatures import Signature, SignatureSet
-from app.diagnosis.stage import SAVE_MARKER, StageClassifier, during_evaluation
+from app.diagnosis.stage import LOAD_MARKER, SAVE_MARKER, StageClassifier, during_evaluation
 
 DEFAULT_MAX_DECOMPRESSED_BYTES = 16 * 1024**3
 MAX_SAVE_MARKERS = 1000
@@ -45,6 +45,7 @@ class _Scan:
     progress: Progress
     facts: RunFacts
     save_markers: list[int]
+    first_load_marker: int | None
     last_exception: tuple[int, str] | None
     last_line: tuple[int, str] | None
     lines: int
@@ -76,7 +77,12 @@ class Diagnoser:
     ) -> None:
         self.signature_set = signature_set
         self.max_decompressed_bytes = max_decompressed_bytes
-        screen = {**SCREEN_PATTERNS, "save_marker": SAVE_MARKER.pattern, "exception": EXCEPTION_SCREEN}
+        screen = {
+            **SCREEN_PATTERNS,
+            "save_marker": SAVE_MARKER.pattern,
+            "load_marker": LOAD_MARKER.pattern,
+            "exception": EXCEPTION_SCREEN,
+        }
         self._matcher = Matcher(signature_set, screen=screen, cache_dir=cache_dir)
         self._relevant = relevant_parameters(signature_set)
         self._stages = StageClassifier()
@@ -100,6 +106,7 @@ class Diagnoser:
     def _scan(self, source: LogSource, on_progress: ProgressCallback | None) -> _Scan:
         state, tracker, facts = ScanState(), ProgressTracker(), FactCollector()
         save_markers: list[int] = []
+        first_load_marker = None
         last_exception = None
         last_line = None
         lines = 0
@@ -113,6 +120,8 @@ class Diagnoser:
             if "save_marker" in fired:
                 save_markers.extend(_line_numbers(data, block.first_line, SAVE_MARKER.finditer(data)))
                 del save_markers[:-MAX_SAVE_MARKERS]
+            if "load_marker" in fired and first_load_marker is None and (marker := LOAD_MARKER.search(data)):
+                first_load_marker = block.first_line + data.count(b"\n", 0, marker.start())
             if "exception" in fired and (found := last_exception_line(data, block.first_line)):
                 last_exception = found
             lines = block.first_line + block.line_count - 1
@@ -123,8 +132,8 @@ class Diagnoser:
         run_facts = facts.finish()
         stated_total = run_facts.lookup(["max_steps", "train_iters", "max_iters", "total_steps", "num_training_steps"])
         total = stated_total[1] if stated_total and isinstance(stated_total[1], int) and stated_total[1] > 0 else None
-        return _Scan(state, tracker.finish(stated_total=total), run_facts, save_markers, last_exception, last_line,
-                     lines, bytes_read)
+        return _Scan(state, tracker.finish(stated_total=total), run_facts, save_markers, first_load_marker,
+                     last_exception, last_line, lines, bytes_read)
 
     def _signature(self, signature_id: str) -> Signature | None:
         return self.signature_set.by_id(signature_id)
@@ -165,6 +174,9 @@ class Diagnoser:
             progress=progress,
             save_marker_lines=scan.save_markers,
             divergence_step=divergence_step,
+            root_is_symptom=root is not None and root.signature.spec.role == "symptom",
+            setup_shown=scan.facts.command is not None
+            or (scan.first_load_marker is not None and root is not None and scan.first_load_marker < root.line),
         )
         if root is None:
             headline = self._unknown(scan, exit_code)

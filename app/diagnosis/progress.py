@@ -40,15 +40,17 @@ _LOSS = re.compile(
     rb"|(?<![\w.])(?:lm |train[_ ]?)?(?:loss|Loss|LOSS)\s*[=:]?\s*" + _NUMBER + rb"(?![\w.])"
 )
 _BAD_LOSS = re.compile(
-    rb"(?:['\"](?:loss|grad_norm)['\"]:\s*['\"]?|(?<![\w.])(?:lm |train[_ ]?)?(?:loss|grad_norm)\s*[=:]?\s*)(nan|-?inf)\b", re.I
+    rb"(?:['\"](?:loss|grad_norm)['\"]:\s*['\"]?|(?<![\w.])(?:lm |train[_ ]?)?(?:loss|grad_norm)\s*[=:]?\s*)"
+    rb"(nan|-?inf)\b",
+    re.I,
 )
 _TRAINING_MARKERS = re.compile(rb"\*\*\*\*\* Running training \*\*\*\*\*|\b[Ss]tart(?:ing)? training\b")
 _TOTAL_STEPS = re.compile(rb"Total optimization steps\s*=\s*([\d,]+)|\bmax_steps\s*[=:]\s*'?(\d+)")
 
 # What the screen looks for, so that the patterns above only run on blocks that have something.
 SCREEN_PATTERNS = {
-    "progress": rb"\d+/\d+ ?\[|\[\s*\d+/\d+\]|global_step|\biteration\s+\d|\b[Ss]tep\b|\bSTEP\b|\bsteps:\s*\d|\b[Ii]ter\b|"
-                rb"^\s*it\s+\d",
+    "progress": rb"\d+/\d+ ?\[|\[\s*\d+/\d+\]|global_step|\biteration\s+\d|\b[Ss]tep\b|\bSTEP\b|\bsteps:\s*\d|"
+    rb"\b[Ii]ter\b|^\s*it\s+\d",
     "loss": rb"(?i)loss",
     "loss_titlecase": rb"Loss",  # so that only the spellings present are searched for
     "loss_uppercase": rb"LOSS",

@@ -14,6 +14,11 @@ SAVE_MARKER = re.compile(
     rb"\bcheckpoint global_step\d+ is about to be saved|\bsaving checkpoint at iteration\b|"
     rb"\bsaving (?:the )?(?:final )?model\b|\bwriting (?:model )?shards?\b|\bsaving model weights\b"
 )
+# Lines that show the run setting itself up: with them, a failure before training is a `load` failure.
+LOAD_MARKER = re.compile(
+    rb"Loading checkpoint shards|\bloading (?:weights )?file\b|\bLoading (?:the )?(?:model|tokenizer|dataset)\b|"
+    rb"Generating \w+ split|Running tokenizer on dataset"
+)
 _SAVE_FRAMES = re.compile(
     r"\bin (?:save_pretrained|_save_checkpoint|save_checkpoint|_save_optimizer_and_scheduler|save_model|_save|"
     r"save|save_file|save_state|write_record|save_16bit_model|_save_zero_checkpoint|save_torch_state_dict)\b"
@@ -45,15 +50,22 @@ class StageClassifier:
         progress: Progress,
         save_marker_lines: list[int],
         divergence_step: int | None = None,
+        root_is_symptom: bool = False,
+        setup_shown: bool = True,
     ) -> StageVerdict:
-        """The stage and the step at death."""
+        """The stage and the step at death.
+
+        A root cause on the same line as a progress mark (a bar the error was printed after) counts as
+        after it. With no progress shown, a traceback through training or evaluation frames is `early`;
+        a symptom alone (an exit status, a launcher summary) in a log that shows no setup is `unknown`.
+        """
         if divergence_step is not None:
             return StageVerdict(_by_step(divergence_step), divergence_step)
         step = progress.step
         started_before_root = progress.training_started and (
             root_line is None
             or progress.first_training_line is None
-            or progress.first_training_line < root_line
+            or progress.first_training_line <= root_line
             or (progress.training_started_line is not None and progress.training_started_line < root_line)
         )
         last_progress_line = progress.step_line or 0
@@ -71,8 +83,10 @@ class StageClassifier:
             return StageVerdict(_by_step(step), step)
         if root_line is None:
             return StageVerdict("unknown", None)
-        if _TRAINING_FRAMES.search(root_context):
+        if _TRAINING_FRAMES.search(root_context) or _EVALUATION_FRAMES.search(root_context):
             return StageVerdict("early", step)
+        if root_is_symptom and not setup_shown:
+            return StageVerdict("unknown", None)
         return StageVerdict("load", None)
 
 
