@@ -41,6 +41,7 @@ _OOM_MEMORY = re.compile(
     r"(?:.*?([\d.]+) ([GM]iB) is allocated by PyTorch)?"
 )
 _TRIED_ALLOCATE = re.compile(r"Tried to allocate ([\d.]+) ([GMK]iB)")
+_NOT_SETTINGS = re.compile(rb"'loss'|\bloss[=: ]|%\||it/s|Warning|warn\(")  # progress and warning lines
 _RANK_PREFIX = re.compile(rb"\[(?:rank|default)(\d+)\]")
 
 _FRAMEWORK_MARKERS: list[tuple[str, re.Pattern[bytes]]] = [
@@ -158,7 +159,7 @@ class FactCollector:
                 key = match.group(1).decode()
                 if key not in parameters:
                     parameters[key] = parse_value(redact_text(match.group(2).decode("utf-8", "replace")))
-        if self.facts.command is None and (command := _COMMAND.search(data)):
+        if self.facts.command is None and (command := _COMMAND.search(settings_text)):
             text = redact_text(command.group(1).decode("utf-8", "replace")).strip().rstrip("`'\"")
             self.facts.command = text
             for flag in _CLI_FLAG.finditer(text):
@@ -166,7 +167,7 @@ class FactCollector:
                 parameters[name] = parse_value(flag.group(2)) if flag.group(2) is not None else True
         if self.facts.world_size is None and (world := _WORLD_SIZE.search(data)):
             self.facts.world_size = int(next(group for group in world.groups() if group))
-        if self.facts.gpu is None and (gpu := _GPU_NAME.search(data)):
+        if self.facts.gpu is None and (gpu := _GPU_NAME.search(settings_text)):
             self.facts.gpu = gpu.group(1).decode().strip()
 
     def _read_framework(self, data: bytes) -> None:
@@ -201,7 +202,7 @@ def _settings_lines(data: bytes) -> Iterator[bytes]:
         after_frame = line.lstrip().startswith(b'File "') or (after_frame and line.strip().startswith(b"^"))
         if quoted_source or after_frame:
             continue
-        if b"loss" in line or b"%|" in line or b"it/s" in line or b"Warning" in line or b"warn(" in line:
+        if _NOT_SETTINGS.search(line):
             continue
         yield line
 
