@@ -13,6 +13,7 @@ _EXCEPTION_LINE = re.compile(
     rb"^[^\n]{0,120}?(?<![\w.])((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Interrupt|Failure|Fault)\b(?::[^\n]*)?)$",
     re.M,
 )
+_EXCEPTION_WORDS = (b"Error", b"Exception", b"Interrupt", b"Failure", b"Fault")
 _TEMPLATE_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^\s*(?:\[[^\]]{0,40}\]:?\s*)+"), ""),  # rank / logger prefixes
     (re.compile(r"\b\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[.,\d]*"), "<time>"),
@@ -50,14 +51,23 @@ def choose_root_cause(hits: list[Hit]) -> RootCause:
 
 
 def last_exception_line(data: bytes, first_line: int) -> tuple[int, str] | None:
-    """The last line of a block that reads like an exception (`SomeError: message`), with its number."""
-    last = None
-    for match in _EXCEPTION_LINE.finditer(data):
-        last = match
-    if last is None:
-        return None
-    line = first_line + data.count(b"\n", 0, last.start())
-    return line, last.group(1).decode("utf-8", errors="replace").strip()[:2000]
+    """The last line of a block that reads like an exception (`SomeError: message`), with its number.
+
+    Searched from the end, line by line where an exception word occurs, rather than over the whole block.
+    """
+    end = len(data)
+    while end > 0:
+        found = max(data.rfind(word, 0, end) for word in _EXCEPTION_WORDS)
+        if found < 0:
+            return None
+        line_start = data.rfind(b"\n", 0, found) + 1
+        line_end = data.find(b"\n", found)
+        line_end = len(data) if line_end < 0 else line_end
+        if match := _EXCEPTION_LINE.search(data, line_start, line_end):
+            line = first_line + data.count(b"\n", 0, line_start)
+            return line, match.group(1).decode("utf-8", errors="replace").strip()[:2000]
+        end = line_start
+    return None
 
 
 def message_template(text: str) -> str:
