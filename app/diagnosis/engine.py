@@ -184,6 +184,7 @@ class Diagnoser:
         else:
             scan.facts.during_eval = during_evaluation(root.context)
             scan.facts.during_save = verdict.stage == "checkpoint"
+            scan.facts.during_load = verdict.stage == "load"
             remedies = build_remedies(root.signature, scan.facts)
             spec = root.signature.spec
             headline = _Headline(

@@ -92,6 +92,7 @@ class RunFacts:
     tried_to_allocate_gib: float | None = None
     during_eval: bool = False  # the root cause happened inside an evaluation loop
     during_save: bool = False  # the run died while saving a checkpoint
+    during_load: bool = False  # the run died before the training loop started
 
     def lookup(self, names: list[str]) -> tuple[str, Any] | None:
         """The first of these spellings the log shows a value for, as (spelling in the log, value)."""
