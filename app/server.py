@@ -44,4 +44,11 @@ def serve(settings: Settings) -> None:
     check_exposure(settings, tokens_exist=tokens_exist)
     if settings.auth == "on" and not tokens_exist:
         logger.warning("auth is on but no token exists: every request will answer 401")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(create_app(with_served_address(settings)), host=settings.host, port=settings.port, log_level="info")
+
+
+def with_served_address(settings: Settings) -> Settings:
+    """Links point at the address being served unless TRAINWRECK_PUBLIC_URL says otherwise."""
+    if "public_url" in settings.model_fields_set or not is_loopback(settings.host):
+        return settings
+    return settings.model_copy(update={"public_url": f"http://{settings.host}:{settings.port}"})
