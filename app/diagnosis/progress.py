@@ -155,6 +155,7 @@ class _LossFinder:
         self._next = {word: data.find(word) for word in words}
 
     def next_at_or_after(self, position: int) -> re.Match[bytes] | None:
+        """The first loss value that starts at or after position."""
         data = self._data
         while True:
             for word, offset in self._next.items():
@@ -167,7 +168,8 @@ class _LossFinder:
             line_start = data.rfind(b"\n", 0, offset) + 1
             line_end = data.find(b"\n", offset)
             line_end = len(data) if line_end < 0 else line_end
-            match = _LOSS.search(data, max(line_start, offset - 16), line_end)
+            # never before `position`: a value already taken within reach of this word is not taken again
+            match = _LOSS.search(data, max(line_start, offset - 16, position), line_end)
             if match is not None:
                 return match
             position = offset + 4

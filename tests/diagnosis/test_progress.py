@@ -1,0 +1,20 @@
+"""Progress read from trainer output: loss values sampled from short pasted excerpts."""
+
+from __future__ import annotations
+
+import math
+
+from app.diagnosis.progress import ProgressTracker
+
+
+def test_each_loss_value_is_taken_once_when_another_loss_word_follows_it_closely() -> None:
+    lines = [
+        f" iteration {step}/ 500 | lm loss: {value} | loss scale: 1.0 | grad norm: 0.9 |"
+        for step, value in ((10, "3.1E+00"), (20, "2.8E+00"), (30, "nan"))
+    ] + [" iteration 40/ 500 | loss: 0.51, loss_scale: 1024"]
+    tracker = ProgressTracker()
+    tracker.feed("\n".join(lines).encode(), 1, {"progress", "loss", "bad_loss"})
+    progress = tracker.finish()
+    finite = [(point.step, point.loss) for point in progress.loss_curve if math.isfinite(point.loss)]
+    assert finite == [(10, 3.1), (20, 2.8), (40, 0.51)]
+    assert progress.first_bad_loss is not None and progress.first_bad_loss.point.step == 30
