@@ -57,6 +57,11 @@ _FRAMEWORK_MARKERS: list[tuple[str, re.Pattern[bytes]]] = [
 ]
 
 
+def parameter_key(name: str) -> str:
+    """One key for all spellings of a setting: `--micro-batch-size`, `micro_batch_size`, `Micro_Batch_Size`."""
+    return name.lower().replace("-", "_")
+
+
 def parse_value(raw: str) -> Any:
     """A printed parameter value as Python: int, float, bool, None or the string itself."""
     text = raw.strip().strip(",")
@@ -95,10 +100,10 @@ class RunFacts:
     during_load: bool = False  # the run died before the training loop started
 
     def lookup(self, names: list[str]) -> tuple[str, Any] | None:
-        """The first of these spellings the log shows a value for, as (spelling in the log, value)."""
-        lowered = {key.lower(): key for key in self.parameters}
+        """The first of these settings the log shows a value for, as (spelling in the log, value)."""
+        spellings = {parameter_key(key): key for key in self.parameters}
         for name in names:
-            key = name if name in self.parameters else lowered.get(name.lower())
+            key = name if name in self.parameters else spellings.get(parameter_key(name))
             if key is not None:
                 return key, self.parameters[key]
         return None
@@ -126,18 +131,23 @@ class RunFacts:
             )
             if value is not None
         }
-        lowered = {name.lower() for name in relevant}
-        parameters = {key: value for key, value in self.parameters.items() if key.lower() in lowered}
+        wanted = {parameter_key(name) for name in relevant}
+        parameters = {key: value for key, value in self.parameters.items() if parameter_key(key) in wanted}
         if parameters:
             run["parameters"] = parameters
         return run
 
 
 class FactCollector:
-    """Collects run facts from the head of the log (where launchers print arguments) and from hit lines."""
+    """Collects run facts from the head of the log (where launchers print arguments) and from hit lines.
+
+    One entry per setting: the first value printed, except that the launch command's flags win, value and
+    spelling (Megatron's `--micro-batch-size` over the `micro_batch_size` of its argument dump).
+    """
 
     def __init__(self) -> None:
         self.facts = RunFacts()
+        self._spellings: dict[str, str] = {}  # parameter_key -> the key in facts.parameters
         self._head_seen = 0
         self._framework_rank = len(_FRAMEWORK_MARKERS)
         self._max_rank = -1
@@ -158,18 +168,27 @@ class FactCollector:
                 if len(parameters) >= MAX_PARAMETERS:
                     break
                 key = match.group(1).decode()
-                if key not in parameters:
+                if parameter_key(key) not in self._spellings:
+                    self._spellings[parameter_key(key)] = key
                     parameters[key] = parse_value(redact_text(match.group(2).decode("utf-8", "replace")))
         if self.facts.command is None and (command := _COMMAND.search(settings_text)):
             text = redact_text(command.group(1).decode("utf-8", "replace")).strip().rstrip("`'\"")
             self.facts.command = text
             for flag in _CLI_FLAG.finditer(text):
-                name = flag.group(1).replace("-", "_") if "_" in flag.group(1) else flag.group(1)
-                parameters[name] = parse_value(flag.group(2)) if flag.group(2) is not None else True
+                self._set_typed(flag.group(1), parse_value(flag.group(2)) if flag.group(2) is not None else True)
         if self.facts.world_size is None and (world := _WORLD_SIZE.search(data)):
             self.facts.world_size = int(next(group for group in world.groups() if group))
         if self.facts.gpu is None and (gpu := _GPU_NAME.search(settings_text)):
             self.facts.gpu = gpu.group(1).decode().strip()
+
+    def _set_typed(self, name: str, value: Any) -> None:
+        """A setting as the user typed it on the command line: replaces any other spelling of it."""
+        key = parameter_key(name)
+        previous = self._spellings.get(key)
+        if previous is not None and previous != name:
+            del self.facts.parameters[previous]
+        self._spellings[key] = name
+        self.facts.parameters[name] = value
 
     def _read_framework(self, data: bytes) -> None:
         for rank, (name, marker) in enumerate(_FRAMEWORK_MARKERS[: self._framework_rank]):
