@@ -21,7 +21,7 @@ _NUMBER = rb"(nan|-?inf|[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
 _STEP_PATTERNS: list[tuple[str, re.Pattern[bytes]]] = [
     ("swift", re.compile(rb"['\"]global_step/max_steps['\"]:\s*['\"](\d+)/(\d+)['\"]")),
     ("megatron", re.compile(rb"\biteration\s+(\d+)\s*/\s*(\d+)\s*\|")),
-    ("tqdm", re.compile(rb"(?:^|\r)([^\r\n|]{0,60}?)\s*\d{1,3}%(?:\|[^|\r\n]{0,120}\||[ \t]+)\s*(\d+)/(\d+)\s*\[",
+    ("tqdm", re.compile(rb"(?:^|\r)([^\r\n|]{0,60}?)[ \t]*\d{1,3}%(?:\|[^|\r\n]{0,120}\||[ \t]+)\s*(\d+)/(\d+)\s*\[",
                         re.M)),
     ("deepspeed", re.compile(rb"\bstep=(\d+), skipped=\d+()")),
     ("deepspeed_steps", re.compile(rb"\bsteps:\s*(\d+)\s+loss:()")),

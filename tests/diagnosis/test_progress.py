@@ -18,3 +18,11 @@ def test_each_loss_value_is_taken_once_when_another_loss_word_follows_it_closely
     finite = [(point.step, point.loss) for point in progress.loss_curve if math.isfinite(point.loss)]
     assert finite == [(10, 3.1), (20, 2.8), (40, 0.51)]
     assert progress.first_bad_loss is not None and progress.first_bad_loss.point.step == 30
+
+
+def test_a_bar_on_its_own_line_is_read_whatever_the_line_before_it() -> None:
+    for before in ("{'loss': 3.1201, 'learning_rate': 4.9e-05, 'epoch': 0.05}", "  Total optimization steps = 1,776"):
+        tracker = ProgressTracker()
+        log = f"{before}\n 19%|#9        | 340/1776 [05:33<4:45:20,  1.02it/s]RuntimeError: CUDA error\n"
+        tracker.feed(log.encode(), 1, {"progress"})
+        assert tracker.finish().step == 340, before
