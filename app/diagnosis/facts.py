@@ -17,7 +17,7 @@ _INLINE_ARG = re.compile(rb"(?<![\w.-])([a-z_][a-z0-9_]*)=('[^'\n]{0,300}'|\"[^\
 _DICT_ARG = re.compile(rb"'([a-z_][a-z0-9_]*)':\s*('[^'\n]{0,300}'|[\w.+-]{1,100})")
 _DOTTED_ARG = re.compile(rb"^\s*([a-z_][a-z0-9_]*) \.{3,} ([^\s]+)\r?$", re.M)  # Megatron's argument dump
 _SWIFT_INFO = re.compile(rb"^\[INFO:swift\] ([a-z_][a-z0-9_]*): ([^\s,]+)\r?$", re.M)
-_CLI_FLAG = re.compile(r"(?<!\S)--([A-Za-z][\w-]*)(?:(?:=|\s+)(?!--)(\"[^\"]*\"|'[^']*'|\S+))?")
+_CLI_FLAG = re.compile(r"(?<!\S)--([A-Za-z][\w.-]*)(?:(?:=|\s+)(?!--)(\"[^\"]*\"|'[^']*'|\S+))?")
 _ENV_ASSIGN = re.compile(
     rb"(?<![\w.-])((?:NCCL|TORCH|CUDA|PYTORCH|MASTER|NPROC|NNODES|WORLD|OMP|HF|ACCELERATE|DS|MEGATRON)[A-Z0-9_]*)"
     rb"=('[^'\n]*'|\"[^\"\n]*\"|[^\s,;]+)"
@@ -102,6 +102,8 @@ class RunFacts:
     def lookup(self, names: list[str]) -> tuple[str, Any] | None:
         """The first of these settings the log shows a value for, as (spelling in the log, value)."""
         spellings = {parameter_key(key): key for key in self.parameters}
+        for key in self.parameters:  # a namespaced flag (Lightning CLI `--trainer.accumulate_grad_batches`)
+            spellings.setdefault(parameter_key(key).rsplit(".", 1)[-1], key)
         for name in names:
             key = name if name in self.parameters else spellings.get(parameter_key(name))
             if key is not None:
@@ -132,7 +134,11 @@ class RunFacts:
             if value is not None
         }
         wanted = {parameter_key(name) for name in relevant}
-        parameters = {key: value for key, value in self.parameters.items() if parameter_key(key) in wanted}
+        parameters = {
+            key: value
+            for key, value in self.parameters.items()
+            if parameter_key(key) in wanted or parameter_key(key).rsplit(".", 1)[-1] in wanted
+        }
         if parameters:
             run["parameters"] = parameters
         return run

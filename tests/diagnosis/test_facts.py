@@ -56,3 +56,19 @@ def test_corrected_megatron_command_changes_the_dashed_flags_in_place(diagnoser:
     assert "--seq-length 2048 " in diagnosis.corrected_command
     assert "micro_batch_size" not in diagnosis.corrected_command
     assert diagnosis.total_steps == 5000
+
+
+def test_namespaced_cli_flags_answer_for_their_setting(diagnoser: Diagnoser) -> None:
+    log = "\n".join([
+        "python train.py fit --trainer.precision 16-mixed --trainer.accumulate_grad_batches 2 --data.batch_size 32",
+        "Epoch 1:  38%|###8      | 594/1563 [05:21<08:43,  1.85it/s, v_num=3, train_loss=0.981]",
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.",
+    ])
+    diagnosis = diagnoser.diagnose(log.encode())
+    remedies = {remedy.parameter: (remedy.current, remedy.suggested) for remedy in diagnosis.remedies}
+    assert remedies["data.batch_size"] == (32, 16)
+    assert remedies["trainer.accumulate_grad_batches"] == (2, 4)
+    assert diagnosis.corrected_command is not None
+    assert "--data.batch_size 16" in diagnosis.corrected_command
+    assert "--trainer.accumulate_grad_batches 4" in diagnosis.corrected_command
+    assert diagnosis.run["parameters"]["data.batch_size"] == 32
