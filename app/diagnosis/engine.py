@@ -104,7 +104,7 @@ class Diagnoser:
         return self._build(scan, cause, exit_code)
 
     def _scan(self, source: LogSource, on_progress: ProgressCallback | None) -> _Scan:
-        state, tracker, facts = ScanState(), ProgressTracker(), FactCollector()
+        state, tracker, facts = ScanState(), ProgressTracker(), FactCollector(self._relevant)
         save_markers: list[int] = []
         first_load_marker = None
         last_exception = None

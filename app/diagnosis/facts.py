@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,8 @@ _MULTILINE_ARG = re.compile(rb"^(?:\[INFO:\w+\]\s*)?([a-z_][a-z0-9_]*)=([^\n]*?)
 _INLINE_ARG = re.compile(rb"(?<![\w.-])([a-z_][a-z0-9_]*)=('[^'\n]{0,300}'|\"[^\"\n]{0,300}\"|[\w.+/:-]{1,300})")
 _DICT_ARG = re.compile(rb"'([a-z_][a-z0-9_]*)':\s*('[^'\n]{0,300}'|[\w.+-]{1,100})")
 _DOTTED_ARG = re.compile(rb"^\s*([a-z_][a-z0-9_]*) \.{3,} ([^\s]+)\r?$", re.M)  # Megatron's argument dump
+_JSON_ARG = re.compile(rb"\"([a-z_][a-z0-9_]*)\":\s*(\"[^\"\n]{0,300}\"|[\w.+-]{1,100})")  # DeepSpeed's JSON config
+_YAML_ARG = re.compile(rb"^[ \t]*([a-z_][a-z0-9_]*):[ \t]+([^\s,#]+)[ \t]*\r?$", re.M)  # a pasted YAML config
 _SWIFT_INFO = re.compile(rb"^\[INFO:swift\] ([a-z_][a-z0-9_]*): ([^\s,]+)\r?$", re.M)
 _CLI_FLAG = re.compile(r"(?<!\S)--([A-Za-z][\w.-]*)(?:(?:=|\s+)(?!--)(\"[^\"]*\"|'[^']*'|\S+))?")
 _ENV_ASSIGN = re.compile(
@@ -41,7 +43,8 @@ _OOM_MEMORY = re.compile(
     r"(?:.*?([\d.]+) ([GM]iB) is allocated by PyTorch)?"
 )
 _TRIED_ALLOCATE = re.compile(r"Tried to allocate ([\d.]+) ([GMK]iB)")
-_NOT_SETTINGS = re.compile(rb"'loss'|\bloss[=: ]|%\||it/s|Warning|warn\(")  # progress and warning lines
+# Progress lines (their learning_rate is the schedule's), warnings, and error messages (which quote values).
+_NOT_SETTINGS = re.compile(rb"['\"]loss['\"]|\bloss[=: ]|%\||it/s|Warning|warn\(|Error\b|Exception\b")
 _RANK_PREFIX = re.compile(rb"\[(?:rank|default)(\d+)\]")
 
 _FRAMEWORK_MARKERS: list[tuple[str, re.Pattern[bytes]]] = [
@@ -105,9 +108,9 @@ class RunFacts:
         for key in self.parameters:  # a namespaced flag (Lightning CLI `--trainer.accumulate_grad_batches`)
             spellings.setdefault(parameter_key(key).rsplit(".", 1)[-1], key)
         for name in names:
-            key = name if name in self.parameters else spellings.get(parameter_key(name))
-            if key is not None:
-                return key, self.parameters[key]
+            found = name if name in self.parameters else spellings.get(parameter_key(name))
+            if found is not None:
+                return found, self.parameters[found]
         return None
 
     def truthy(self, name: str) -> bool:
@@ -151,8 +154,9 @@ class FactCollector:
     spelling (Megatron's `--micro-batch-size` over the `micro_batch_size` of its argument dump).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, known_parameters: Collection[str] = ()) -> None:
         self.facts = RunFacts()
+        self._known = {parameter_key(name) for name in known_parameters}  # bare `key: value` lines count for these
         self._spellings: dict[str, str] = {}  # parameter_key -> the key in facts.parameters
         self._head_seen = 0
         self._framework_rank = len(_FRAMEWORK_MARKERS)
@@ -169,11 +173,14 @@ class FactCollector:
             self._max_rank = max(self._max_rank, int(match.group(1)))
         parameters = self.facts.parameters
         settings_text = b"\n".join(_settings_lines(data))
-        for pattern in (_MULTILINE_ARG, _DOTTED_ARG, _SWIFT_INFO, _DICT_ARG, _INLINE_ARG, _ENV_ASSIGN):
+        patterns = (_MULTILINE_ARG, _DOTTED_ARG, _SWIFT_INFO, _DICT_ARG, _JSON_ARG, _INLINE_ARG, _ENV_ASSIGN, _YAML_ARG)
+        for pattern in patterns:
             for match in pattern.finditer(settings_text):
                 if len(parameters) >= MAX_PARAMETERS:
                     break
                 key = match.group(1).decode()
+                if pattern is _YAML_ARG and parameter_key(key) not in self._known:
+                    continue
                 if parameter_key(key) not in self._spellings:
                     self._spellings[parameter_key(key)] = key
                     parameters[key] = parse_value(redact_text(match.group(2).decode("utf-8", "replace")))

@@ -32,7 +32,9 @@ _STEP_PATTERNS: list[tuple[str, re.Pattern[bytes]]] = [
     )),
     ("it", re.compile(rb"^\s*it\s+(\d+)\s*\|()", re.M)),
 ]
-_SAME_LINE_STEP = [pattern for kind, pattern in _STEP_PATTERNS if kind in ("swift", "megatron", "generic")]
+_SAME_LINE_STEP = [
+    pattern for kind, pattern in _STEP_PATTERNS if kind in ("swift", "megatron", "deepspeed_steps", "generic")
+]
 _TRAINING_BAR = re.compile(rb"(?i)^\s*(?:train(?:ing)?|epoch\s*\d*|steps?|iterations?|it)?\s*:?\s*$")
 _EPOCH_BAR = re.compile(rb"(?i)epoch\s*(\d+)")
 _LOSS = re.compile(

@@ -144,7 +144,7 @@ def corrected_command(command: str | None, remedies: list[Remedy]) -> str | None
             text = env.sub(_literal(f"{env_name}={value}"), text, count=1)
         elif remedy.parameter.isupper():
             env_prefix.append(f"{remedy.parameter}={value}")
-        elif " --" in text:
+        elif " --" in text and remedy.current is not None:  # a setting the run shows, so the tool knows the flag
             text = f"{text} --{remedy.parameter} {value}"
         else:
             continue

@@ -72,3 +72,39 @@ def test_namespaced_cli_flags_answer_for_their_setting(diagnoser: Diagnoser) -> 
     assert "--data.batch_size 16" in diagnosis.corrected_command
     assert "--trainer.accumulate_grad_batches 4" in diagnosis.corrected_command
     assert diagnosis.run["parameters"]["data.batch_size"] == 32
+
+
+def _facts(text: str, known: tuple[str, ...] = ()) -> dict[str, object]:
+    collector = FactCollector(known)
+    collector.feed((text + "\n").encode())
+    return collector.finish().parameters
+
+
+def test_deepspeed_json_config_values_are_read() -> None:
+    config = '[INFO] DeepSpeed config: {\n  "train_micro_batch_size_per_gpu": 4,\n  "gradient_clipping": 1.0\n}'
+    parameters = _facts(config)
+    assert parameters["train_micro_batch_size_per_gpu"] == 4
+    assert parameters["gradient_clipping"] == 1.0
+
+
+def test_pasted_yaml_keys_count_only_for_known_parameters() -> None:
+    parameters = _facts("cutoff_len: 1024\nrank: 0\nPython version: 3.10", known=("cutoff_len", "max_length"))
+    assert parameters == {"cutoff_len": 1024}
+
+
+def test_values_quoted_in_error_messages_are_not_settings() -> None:
+    parameters = _facts("ValueError: DeepSpeed ZeRO-3 is not compatible with low_cpu_mem_usage=True")
+    assert "low_cpu_mem_usage" not in parameters
+
+
+def test_corrected_command_does_not_append_flags_the_run_never_showed(diagnoser: Diagnoser) -> None:
+    log = (
+        b"torchrun --nproc_per_node 8 pretrain_gpt.py --micro-batch-size 4 --seq-length 4096\n"
+        b"torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
+        b"79.15 GiB of which 1.2 GiB is free.\n"
+    )
+    command = diagnoser.diagnose(log).corrected_command
+    assert command is not None
+    assert "--micro-batch-size 2" in command
+    assert "attn_implementation" not in command
+    assert "gradient_checkpointing" not in command
