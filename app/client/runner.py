@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import selectors
 import signal
 import subprocess
@@ -28,12 +29,18 @@ def shell_exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+def command_header(argv: Sequence[str]) -> bytes:
+    """The log's first line: the command as run, so the diagnosis can read its flags and correct them."""
+    return b"$ " + shlex.join(argv).encode("utf-8", errors="surrogateescape") + b"\n"
+
+
 def run_logged(argv: Sequence[str], log: LogFile) -> int:
     """Run the command with its stdout and stderr passed through to ours and merged into the log.
 
     The command runs in its own process group; the signals we receive (SIGINT, SIGTERM, SIGHUP,
     SIGQUIT, SIGUSR1, SIGUSR2) are forwarded to that group. Returns its exit status, shell-style.
     """
+    log.write(command_header(argv))
     stdout, stderr = OutputChannel(STDOUT_FD), OutputChannel(STDERR_FD)
     handoff = TerminalHandoff()
     try:

@@ -28,7 +28,9 @@ def test_a_failing_run_passes_output_through_keeps_the_log_and_prints_the_report
     [log] = trainwreck.run_logs()
     assert log.name.endswith("-4242.log")
     logged = log.read_bytes()
-    assert logged.startswith(b"[INFO:swift] args: per_device_train_batch_size=4")
+    header, rest = logged.split(b"\n", 1)
+    assert header.startswith(b"$ ") and header.endswith(b"oom_after_progress.py")
+    assert rest.startswith(b"[INFO:swift] args: per_device_train_batch_size=4")
     assert b"\rTrain:  10%|#         | 1/10 [00:01<00:09]\rTrain:  20%" in logged
     assert logged.endswith(b"79.15 GiB of which 1.02 GiB is free.\n")
     assert b"[gpu_oom]" in result.stderr
@@ -45,9 +47,9 @@ def test_a_successful_run_keeps_the_log_of_both_streams_and_prints_no_report(
     assert result.stdout == b"step 1/2 loss 1.0\nstep 2/2 loss 0.5\nsaved model to output/\n"
     assert result.stderr.startswith(b"warning: nothing to worry about\n")
     [log] = trainwreck.run_logs()
-    assert sorted(log.read_bytes().splitlines()) == sorted(
-        (result.stdout + b"warning: nothing to worry about\n").splitlines()
-    )
+    header, rest = log.read_bytes().split(b"\n", 1)
+    assert header.startswith(b"$ ")
+    assert sorted(rest.splitlines()) == sorted((result.stdout + b"warning: nothing to worry about\n").splitlines())
     assert b"Where:" not in result.stderr
     assert log.name.endswith("-python3-succeeds.log") or "-python" in log.name
 
@@ -74,7 +76,7 @@ def test_a_signal_to_trainwreck_reaches_the_command_and_sets_the_exit_status_lik
 
     assert process.returncode == exit_status
     [log] = trainwreck.run_logs()
-    assert log.read_bytes().startswith(b"ready\n")
+    assert log.read_bytes().split(b"\n", 1)[1].startswith(b"ready\n")
     assert b"finished without being stopped" not in log.read_bytes()
     assert f"trainwreck: log kept at {log}".encode() in stderr
 

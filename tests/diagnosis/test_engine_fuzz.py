@@ -15,7 +15,8 @@ TOKENS = [
     "it ", "Epoch 3: ", "Epoch: [1][", "]", "[", "|", "%|", " 45%|####  | ", "853/1900 [", "\r", "\n", " ", ":", "=",
     "[rank3]: ", "[default0]:", "0: ", "Traceback (most recent call last):", '  File "x.py", line 3, in training_step',
     "RuntimeError: ", "CUDA out of memory. Tried to allocate 2.00 GiB", "Killed", "exitcode  : -9",
-    "Watchdog caught collective operation timeout", "Saving model checkpoint to out/checkpoint-100", "KeyError: 'messages'",
+    "Watchdog caught collective operation timeout", "Saving model checkpoint to out/checkpoint-100",
+    "KeyError: 'messages'",
     "--per_device_train_batch_size 4", "torchrun --nproc_per_node 2 train.py", "hf_" + "a" * 34, "\x1b[31m", "\x00",
 ]
 
