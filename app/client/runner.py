@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import shlex
 import selectors
+import shlex
 import signal
 import subprocess
 import time
