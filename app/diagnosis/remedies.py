@@ -59,13 +59,12 @@ def _suggest(spec: RemedySpec, current: Any) -> Any:
 
 
 def _condition_holds(spec: RemedySpec, facts: RunFacts) -> bool:
-    if not spec.when:
-        return True
-    for condition in spec.when:
-        negated = condition.startswith("!")
-        if facts.truthy(condition.lstrip("!")) != negated:
-            return True
-    return False
+    """Every negated fact must be false, and at least one plain fact (if any is listed) true."""
+    required = [name for name in spec.when if not name.startswith("!")]
+    excluded = [name[1:] for name in spec.when if name.startswith("!")]
+    if any(facts.truthy(name) for name in excluded):
+        return False
+    return not required or any(facts.truthy(name) for name in required)
 
 
 def build_remedies(signature: Signature, facts: RunFacts) -> list[Remedy]:

@@ -173,3 +173,18 @@ def test_one_diagnoser_serves_several_threads_at_once(diagnoser: Diagnoser) -> N
     with ThreadPoolExecutor(max_workers=4) as pool:
         categories = list(pool.map(lambda _: diagnoser.diagnose(log).category, range(8)))
     assert categories == ["gpu_oom"] * 8
+
+
+def test_oom_while_saving_advises_sharded_save_not_a_smaller_batch(diagnoser: Diagnoser) -> None:
+    lines = [
+        "torchrun --nproc_per_node 4 train.py --per_device_train_batch_size 4 --max_length 4096 --output_dir out",
+        *_hf_bars(500, 1000),
+        "Saving model checkpoint to out/checkpoint-500",
+        OOM,
+    ]
+    diagnosis = diagnoser.diagnose(("\n".join(lines) + "\n").encode())
+    assert (diagnosis.category, diagnosis.stage) == ("gpu_oom", "checkpoint")
+    parameters = [remedy.parameter for remedy in diagnosis.remedies]
+    assert "stage3_gather_16bit_weights_on_model_save" in parameters
+    assert "per_device_train_batch_size" not in parameters
+    assert "max_length" not in parameters
