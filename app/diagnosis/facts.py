@@ -46,6 +46,7 @@ _TRIED_ALLOCATE = re.compile(r"Tried to allocate ([\d.]+) ([GMK]iB)")
 # Progress lines (their learning_rate is the schedule's), warnings, and error messages (which quote values).
 _NOT_SETTINGS = re.compile(rb"['\"]loss['\"]|\bloss[=: ]|%\||it/s|Warning|warn\(|Error\b|Exception\b")
 _RANK_PREFIX = re.compile(rb"\[(?:rank|default)(\d+)\]")
+_LINE_RANK_PREFIX = re.compile(rb"^\[(?:rank|default)\d+\]:")  # torchrun's per-rank line prefix
 
 _FRAMEWORK_MARKERS: list[tuple[str, re.Pattern[bytes]]] = [
     ("ms-swift", re.compile(rb"\[INFO:swift\]|swift/cli/|\bswift sft\b|\bmegatron sft\b|ms-swift")),
@@ -231,6 +232,7 @@ def _settings_lines(data: bytes) -> Iterator[bytes]:
     warnings, and not the source lines a traceback quotes (`dtype=torch.float32` in code is no setting)."""
     after_frame = False
     for line in data.split(b"\n"):
+        line = _LINE_RANK_PREFIX.sub(b"", line, count=1)
         quoted_source = after_frame and line.startswith(b"    ")
         after_frame = line.lstrip().startswith(b'File "') or (after_frame and line.strip().startswith(b"^"))
         if quoted_source or after_frame:

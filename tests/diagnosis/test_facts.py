@@ -97,6 +97,15 @@ def test_values_quoted_in_error_messages_are_not_settings() -> None:
     assert "low_cpu_mem_usage" not in parameters
 
 
+def test_source_lines_quoted_in_rank_prefixed_tracebacks_are_not_settings() -> None:
+    traceback = (
+        '[rank0]:   File "/src/llamafactory/train/sft/workflow.py", line 96, in run_sft\n'
+        "[rank0]:     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)\n"
+        "[rank0]: torch.OutOfMemoryError: CUDA out of memory.\n"
+    )
+    assert "resume_from_checkpoint" not in _facts(traceback)
+
+
 def test_corrected_command_does_not_append_flags_the_run_never_showed(diagnoser: Diagnoser) -> None:
     log = (
         b"torchrun --nproc_per_node 8 pretrain_gpt.py --micro-batch-size 4 --seq-length 4096\n"
