@@ -128,6 +128,7 @@ def corrected_command(command: str | None, remedies: list[Remedy]) -> str | None
     if not command:
         return None
     text = _friendly_entry(command.strip())
+    config_overrides = _takes_config_overrides(text)
     changed = False
     env_prefix: list[str] = []
     for remedy in remedies:
@@ -143,6 +144,8 @@ def corrected_command(command: str | None, remedies: list[Remedy]) -> str | None
             text = env.sub(_literal(f"{env_name}={value}"), text, count=1)
         elif remedy.parameter.isupper():
             env_prefix.append(f"{remedy.parameter}={value}")
+        elif config_overrides and remedy.current is not None:  # `train config.yaml key=value`
+            text = f"{text} {remedy.parameter}={value}"
         elif " --" in text and remedy.current is not None:  # a setting the run shows, so the tool knows the flag
             text = f"{text} --{remedy.parameter} {value}"
         else:
@@ -151,6 +154,16 @@ def corrected_command(command: str | None, remedies: list[Remedy]) -> str | None
     if not changed:
         return None
     return " ".join([*env_prefix, text])
+
+
+def _takes_config_overrides(command: str) -> bool:
+    """Whether the command passes a YAML config as a positional argument: such tools (LLaMA-Factory,
+    OmegaConf-based scripts) take further settings as `key=value`, not as `--key value`."""
+    tokens = command.split()
+    for previous, token in zip(["", *tokens], tokens, strict=False):
+        if token.endswith((".yaml", ".yml")) and "=" not in token and not previous.startswith("-"):
+            return True
+    return False
 
 
 _LAUNCHER_ENV = {"nproc_per_node": "NPROC_PER_NODE", "master_port": "MASTER_PORT", "nnodes": "NNODES",

@@ -1,0 +1,26 @@
+"""Remedies applied to the run's own launch command."""
+
+from __future__ import annotations
+
+from app.diagnosis.model import Remedy
+from app.diagnosis.remedies import corrected_command
+
+
+def _halve_batch() -> list[Remedy]:
+    return [Remedy(parameter="per_device_train_batch_size", current=2, suggested=1, why="smaller batch")]
+
+
+def test_yaml_config_command_gets_key_value_overrides() -> None:
+    command = "accelerate launch --config_file fsdp.yaml src/train.py examples/llama3_full_sft.yaml"
+    assert corrected_command(command, _halve_batch()) == f"{command} per_device_train_batch_size=1"
+
+
+def test_yaml_config_override_already_given_is_changed_in_place() -> None:
+    command = "llamafactory-cli train sft.yaml per_device_train_batch_size=2 learning_rate=1e-5"
+    fixed = "llamafactory-cli train sft.yaml per_device_train_batch_size=1 learning_rate=1e-5"
+    assert corrected_command(command, _halve_batch()) == fixed
+
+
+def test_yaml_given_as_a_flag_value_keeps_dashed_flags() -> None:
+    command = "deepspeed train.py --deepspeed_config ds.yaml --lr 1e-5"
+    assert corrected_command(command, _halve_batch()) == f"{command} --per_device_train_batch_size 1"
