@@ -77,6 +77,8 @@ def build_remedies(signature: Signature, facts: RunFacts) -> list[Remedy]:
         if found is None and spec.only_if_present:
             continue
         name, current = found if found is not None else (spec.parameter[0], None)
+        if current is not None and str(current).lower() in {value.lower() for value in spec.unless_current}:
+            continue  # already one of the values the remedy would move away from
         suggested = _suggest(spec, current)
         if current is not None and suggested == current:
             continue  # already what we would suggest

@@ -33,8 +33,9 @@ class RemedySpec(BaseModel):
     compensate: list[str] = Field(default_factory=list)
     when: list[str] = Field(default_factory=list)
     only_if_present: bool = False
+    unless_current: list[str] = Field(default_factory=list)
 
-    @field_validator("parameter", "compensate", "when", mode="before")
+    @field_validator("parameter", "compensate", "when", "unless_current", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.diagnosis.engine import Diagnoser
 from app.diagnosis.model import Remedy
 from app.diagnosis.remedies import corrected_command
 
@@ -24,3 +25,14 @@ def test_yaml_config_override_already_given_is_changed_in_place() -> None:
 def test_yaml_given_as_a_flag_value_keeps_dashed_flags() -> None:
     command = "deepspeed train.py --deepspeed_config ds.yaml --lr 1e-5"
     assert corrected_command(command, _halve_batch()) == f"{command} --per_device_train_batch_size 1"
+
+
+def test_oom_on_flash_attention_is_not_told_to_switch_to_sdpa(diagnoser: Diagnoser) -> None:
+    log = (
+        b"swift sft --model Qwen/Qwen2.5-7B-Instruct --attn_impl flash_attn --max_length 8192\n"
+        b"torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
+        b"79.15 GiB of which 1.2 GiB is free.\n"
+    )
+    parameters = [remedy.parameter for remedy in diagnoser.diagnose(log).remedies]
+    assert "max_length" in parameters
+    assert "attn_impl" not in parameters
