@@ -31,6 +31,20 @@ _RELATIVE_ADVICE = {
 }
 
 
+# How each tool spells a setting, for settings the log does not show: the user can paste the name as is.
+_FRAMEWORK_SPELLINGS = {
+    "ms-swift": {"attn_impl", "max_length"},
+    "llama-factory": {"flash_attn", "cutoff_len", "model_name_or_path"},
+    "megatron-lm": {"micro_batch_size", "seq_length", "recompute_granularity"},
+}
+
+
+def _default_spelling(spellings: list[str], framework: str | None) -> str:
+    """The spelling to suggest when the log shows none: the framework's own, else the first listed."""
+    own = _FRAMEWORK_SPELLINGS.get(framework or "", set())
+    return next((name for name in spellings if name in own), spellings[0])
+
+
 def is_relative_advice(suggested: Any) -> bool:
     """Whether a suggestion is relative ("half the current value") because the log shows no current value."""
     return isinstance(suggested, str) and suggested.endswith("the current value")
@@ -76,7 +90,7 @@ def build_remedies(signature: Signature, facts: RunFacts) -> list[Remedy]:
         found = facts.lookup(spec.parameter)
         if found is None and spec.only_if_present:
             continue
-        name, current = found if found is not None else (spec.parameter[0], None)
+        name, current = found if found is not None else (_default_spelling(spec.parameter, facts.framework), None)
         if current is not None and str(current).lower() in {value.lower() for value in spec.unless_current}:
             continue  # already one of the values the remedy would move away from
         suggested = _suggest(spec, current)

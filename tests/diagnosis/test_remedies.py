@@ -36,3 +36,16 @@ def test_oom_on_flash_attention_is_not_told_to_switch_to_sdpa(diagnoser: Diagnos
     parameters = [remedy.parameter for remedy in diagnoser.diagnose(log).remedies]
     assert "max_length" in parameters
     assert "attn_impl" not in parameters
+
+
+def test_setting_the_log_does_not_show_is_named_the_frameworks_way(diagnoser: Diagnoser) -> None:
+    log = (
+        b"llamafactory-cli train sft.yaml\n"
+        b"[INFO|2025-06-01 13:00:01] llamafactory.hparams.parser:406 >> Process rank: 0, world size: 1\n"
+        b"torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
+        b"79.15 GiB of which 1.2 GiB is free.\n"
+    )
+    parameters = [remedy.parameter for remedy in diagnoser.diagnose(log).remedies]
+    assert "flash_attn" in parameters
+    assert "cutoff_len" in parameters
+    assert "attn_implementation" not in parameters
