@@ -98,23 +98,7 @@ class DiagnosisOut(DiagnosisBody, JobMetadata):
     @classmethod
     def from_record(cls, record: DiagnosisRecord, *, public_url: str, **extra: Any) -> Self:
         """The answer for a stored diagnosis."""
-        return cls(
-            **record.result,
-            id=record.id,
-            url=diagnosis_url(public_url, record.id),
-            team=record.team.name,
-            job_id=record.job_id,
-            project=record.project,
-            cluster=record.cluster,
-            user=record.user,
-            exit_code=record.exit_code,
-            filename=record.filename,
-            source=record.source,
-            received_at=record.received_at,
-            diagnosed_at=record.diagnosed_at,
-            log_bytes=record.log_bytes,
-            **extra,
-        )
+        return cls(**record.result, **_record_columns(JobMetadata, record, public_url=public_url), **extra)
 
 
 class CreatedDiagnosisOut(DiagnosisOut):
@@ -145,25 +129,7 @@ class DiagnosisSummary(BaseModel):
     @classmethod
     def from_record(cls, record: DiagnosisRecord, *, public_url: str) -> DiagnosisSummary:
         """The list line of a stored diagnosis."""
-        return cls(
-            id=record.id,
-            url=diagnosis_url(public_url, record.id),
-            team=record.team.name,
-            job_id=record.job_id,
-            project=record.project,
-            cluster=record.cluster,
-            user=record.user,
-            exit_code=record.exit_code,
-            received_at=record.received_at,
-            category=record.category,
-            stage=record.stage,
-            step=record.step,
-            total_steps=record.total_steps,
-            signature=record.signature,
-            title=record.title,
-            confidence=record.confidence,
-            fingerprint=record.fingerprint,
-        )
+        return cls(**_record_columns(cls, record, public_url=public_url))
 
 
 class DiagnosisPage(BaseModel):
@@ -231,6 +197,12 @@ class ErrorOut(BaseModel):
     """The one shape of every error answer."""
 
     error: ErrorDetail
+
+
+def _record_columns(model: type[BaseModel], record: DiagnosisRecord, *, public_url: str) -> dict[str, Any]:
+    """The model's fields read from a stored diagnosis's columns; `url` and `team` are derived."""
+    columns = {name: getattr(record, name) for name in model.model_fields if name not in ("url", "team")}
+    return {**columns, "url": diagnosis_url(public_url, record.id), "team": record.team.name}
 
 
 def diagnosis_url(public_url: str, diagnosis_id: int) -> str:
