@@ -100,7 +100,7 @@ class Diagnoser:
         hits = scan.state.hits + self._loss_hits(scan.progress) + self._exit_hits(exit_code, scan.lines)
         for hit in hits:
             read_error_facts(scan.facts, hit.text)
-        cause = choose_root_cause(hits)
+        cause = choose_root_cause(hits, last_progress_line=scan.progress.step_line)
         return self._build(scan, cause, exit_code)
 
     def _scan(self, source: LogSource, on_progress: ProgressCallback | None) -> _Scan:

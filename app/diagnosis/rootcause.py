@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from app.diagnosis.matcher import Hit
 
 MAX_SYMPTOMS = 20
+SURVIVED_MARGIN_LINES = 50  # other ranks may log a few steps after one rank's fatal error
+MIN_FATAL_PRIORITY = 50  # generic catch-alls and timeouts do not displace a specific earlier error
 _EXCEPTION_LINE = re.compile(
     rb"^[^\n]{0,120}?(?<![\w.])((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Interrupt|Failure|Fault)\b(?::[^\n]*)?)$",
     re.M,
@@ -31,14 +33,28 @@ class RootCause:
     symptoms: list[Hit]
 
 
-def choose_root_cause(hits: list[Hit]) -> RootCause:
-    """Root: the most specific cause (highest priority, then earliest); symptoms only when no cause matched."""
+def choose_root_cause(hits: list[Hit], *, last_progress_line: int | None = None) -> RootCause:
+    """Root: the most specific cause (highest priority, then earliest); symptoms only when no cause matched.
+
+    An error that training went on after (progress lines long after it: a retried OOM, a skipped bad
+    batch) did not kill the run: a precise error after the last progress line wins over it.
+    """
     ordered = sorted(hits, key=lambda hit: hit.line)
     causes = [hit for hit in ordered if hit.signature.spec.role == "cause"]
     candidates = causes or ordered
     if not candidates:
         return RootCause(root=None, symptoms=[])
-    root = max(candidates, key=lambda hit: (hit.signature.spec.priority, -hit.line))
+    root = max(candidates, key=_specificity)
+    if _survived(root, last_progress_line):
+        assert last_progress_line is not None
+        fatal = [
+            hit
+            for hit in causes
+            if hit.line > last_progress_line
+            and hit.signature.spec.priority >= MIN_FATAL_PRIORITY
+            and hit.signature.category != root.signature.category
+        ]
+        root = max(fatal, key=_specificity) if fatal else root
     symptoms: list[Hit] = []
     seen = {root.signature.id}
     for hit in ordered:
@@ -48,6 +64,19 @@ def choose_root_cause(hits: list[Hit]) -> RootCause:
             seen.add(hit.signature.id)
             symptoms.append(hit)
     return RootCause(root=root, symptoms=symptoms[:MAX_SYMPTOMS])
+
+
+def _specificity(hit: Hit) -> tuple[int, int]:
+    return hit.signature.spec.priority, -hit.line
+
+
+def _survived(root: Hit, last_progress_line: int | None) -> bool:
+    """Training went on long after this error (divergence is never survived: it is where trouble began)."""
+    return (
+        last_progress_line is not None
+        and root.signature.category != "nan_loss"
+        and root.line + SURVIVED_MARGIN_LINES < last_progress_line
+    )
 
 
 def last_exception_line(data: bytes, first_line: int) -> tuple[int, str] | None:

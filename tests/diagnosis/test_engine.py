@@ -188,3 +188,23 @@ def test_oom_while_saving_advises_sharded_save_not_a_smaller_batch(diagnoser: Di
     assert "stage3_gather_16bit_weights_on_model_save" in parameters
     assert "per_device_train_batch_size" not in parameters
     assert "max_length" not in parameters
+
+
+def test_an_error_training_went_on_after_is_not_the_root_cause(diagnoser: Diagnoser) -> None:
+    lines = [
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
+        "79.15 GiB of which 1.2 GiB is free.",
+        "retrying the batch with half the micro-batch",
+        *_hf_bars(600, 1000),
+        "Traceback (most recent call last):",
+        '  File "/opt/lib/transformers/trainer.py", line 3518, in training_step',
+        "KeyError: 'messages'",
+    ]
+    diagnosis = diagnoser.diagnose(("\n".join(lines) + "\n").encode())
+    assert diagnosis.category == "data_error"
+    assert diagnosis.step is not None and abs(diagnosis.step - 600) <= 10
+
+
+def test_a_rank_error_followed_by_a_few_steps_on_other_ranks_stays_the_root(diagnoser: Diagnoser) -> None:
+    diagnosis = diagnoser.diagnose(_multi_rank_oom_log())
+    assert diagnosis.category == "gpu_oom"
