@@ -20,13 +20,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import make_url
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
@@ -41,6 +38,7 @@ from app.store.migrate import upgrade  # noqa: E402
 from app.store.repositories import diagnoses, failure_kinds, teams  # noqa: E402
 from app.store.session import create_db_engine, create_session_factory  # noqa: E402
 from app.store.types import utc_now  # noqa: E402
+from bench.bench_api import DEFAULT_POSTGRES_URL, fresh_postgres_database  # noqa: E402
 from tests.web.sample_logs import (  # noqa: E402
     MORE_FAILURES,
     crash_log,
@@ -52,7 +50,6 @@ from tests.web.sample_logs import (  # noqa: E402
 
 BUDGET_MS = 200.0
 TEAMS = ("vision", "nlp", "speech", "robotics", "infra")
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def template_logs() -> list[bytes]:
@@ -138,21 +135,6 @@ def time_pages(settings: Settings, middle_id: int, *, repeat: int) -> list[tuple
     return results
 
 
-@contextlib.contextmanager
-def fresh_postgres_database() -> Iterator[str]:
-    """A new, empty database on the benchmark's PostgreSQL server, dropped afterwards."""
-    server = make_url(os.environ.get("TRAINWRECK_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL))
-    name = f"trainwreck_bench_web_{uuid.uuid4().hex[:8]}"
-    admin = server.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--diagnoses", type=int, default=10_000)
@@ -161,7 +143,8 @@ def main() -> None:
     arguments = parser.parse_args()
     with contextlib.ExitStack() as stack:
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-web-")))
-        database_url = stack.enter_context(fresh_postgres_database()) if arguments.postgres else None
+        server_url = os.environ.get("TRAINWRECK_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+        database_url = stack.enter_context(fresh_postgres_database(server_url)) if arguments.postgres else None
         settings = Settings(data_dir=data_dir, database_url=database_url, auth="off", _env_file=None)  # type: ignore[call-arg]
         upgrade(settings.sqlalchemy_url)
         started = time.perf_counter()
