@@ -74,7 +74,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Score the engine on a labelled corpus; exit 1 when below the thresholds given."""
     from app.evaluation import evaluate
 
-    report = evaluate(Path(args.corpus), build_diagnoser(settings, args.signatures))
+    report = evaluate(Path(args.corpus), build_diagnoser(settings, args.signatures), split=args.split)
     sys.stdout.write(report.render())
     figures = report.figures()
     below = [
@@ -217,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation = commands.add_parser("eval", help="score the engine on a labelled corpus (labels.jsonl)")
     evaluation.add_argument("corpus", help="folder with the logs and labels.jsonl")
     evaluation.add_argument("--signatures", type=Path, action="append", default=[], help="an extra signature folder")
+    evaluation.add_argument("--split", help="only the cases whose label has this split (e.g. dev, holdout)")
     evaluation.add_argument("--min-category", type=float, help="fail below this category accuracy")
     evaluation.add_argument("--min-stage", type=float, help="fail below this stage accuracy")
     evaluation.set_defaults(handler=cmd_eval)

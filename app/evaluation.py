@@ -78,8 +78,8 @@ def _normalise(name: str) -> str:
     return name.lower().lstrip("-").replace("-", "_")
 
 
-def evaluate(corpus_dir: Path, diagnoser: Diagnoser) -> EvaluationReport:
-    """Diagnose every labelled log of a corpus and compare with its labels."""
+def evaluate(corpus_dir: Path, diagnoser: Diagnoser, *, split: str | None = None) -> EvaluationReport:
+    """Diagnose every labelled log of a corpus (or of one split of it) and compare with its labels."""
     labels_path = corpus_dir / "labels.jsonl"
     try:
         labels = [json.loads(line) for line in labels_path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -87,6 +87,8 @@ def evaluate(corpus_dir: Path, diagnoser: Diagnoser) -> EvaluationReport:
         raise TrainwreckError(f"cannot read {labels_path}: {error}") from None
     report = EvaluationReport()
     for label in labels:
+        if split is not None and label.get("split") != split:
+            continue
         diagnosis = diagnoser.diagnose(corpus_dir / label["file"], exit_code=label.get("exit_code")).to_dict()
         wanted_remedies = {_normalise(name) for name in label.get("remedy_params") or []}
         got_remedies = {_normalise(remedy["parameter"]) for remedy in diagnosis["remedies"]}

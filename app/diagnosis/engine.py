@@ -24,8 +24,6 @@ MAX_SAVE_MARKERS = 1000
 MAX_EVIDENCE_REPEATS = 3
 MAX_CURVE_POINTS = 500
 
-# Exit statuses as a shell or scheduler reports them (128 + signal), and what each one means.
-EXIT_STATUS_SIGNATURES = {137: "exit-sigkill", 143: "exit-sigterm", 135: "exit-sigbus", 139: "exit-sigsegv"}
 _STAGE_PHRASES = {
     "load": "before training started (while loading or setting up)",
     "early": "in the first steps of training",
@@ -135,27 +133,19 @@ class Diagnoser:
         return _Scan(state, tracker.finish(stated_total=total), run_facts, save_markers, first_load_marker,
                      last_exception, last_line, lines, bytes_read)
 
-    def _signature(self, signature_id: str) -> Signature | None:
-        return self.signature_set.by_id(signature_id)
-
     def _loss_hits(self, progress: Progress) -> list[Hit]:
-        """Divergence read from the loss values themselves, as hits of the loss signatures."""
+        """Divergence read from the loss values themselves, as hits of the signatures derived from them."""
         hits = []
-        if progress.first_bad_loss and (signature := self._signature("loss-nan")):
-            event = progress.first_bad_loss
-            hits.append(Hit(signature=signature, line=event.line, text=event.text))
-        if progress.divergence and (signature := self._signature("loss-divergence")):
-            event = progress.divergence
-            hits.append(Hit(signature=signature, line=event.line, text=event.text))
+        for evidence, event in (("loss_nan", progress.first_bad_loss), ("loss_divergence", progress.divergence)):
+            if event is not None and (signature := self.signature_set.derived_from(evidence)):
+                hits.append(Hit(signature=signature, line=event.line, text=event.text))
         return hits
 
     def _exit_hits(self, exit_code: int | None, last_line: int) -> list[Hit]:
         """The job's exit status as the caller saw it: evidence for logs that simply stop."""
         if exit_code is None:
             return []
-        status = 128 - exit_code if exit_code < 0 else exit_code
-        signature_id = EXIT_STATUS_SIGNATURES.get(status)
-        signature = self._signature(signature_id) if signature_id else None
+        signature = self.signature_set.for_exit_status(exit_code)
         if signature is None:
             return []
         return [Hit(signature=signature, line=max(last_line, 1), text=f"(the job exited with status {exit_code})")]
@@ -164,8 +154,9 @@ class Diagnoser:
         root = cause.root
         progress = scan.progress
         divergence_step = None
-        if root is not None and root.signature.id in ("loss-nan", "loss-divergence"):
-            event = progress.first_bad_loss if root.signature.id == "loss-nan" else progress.divergence
+        derived = root.signature.spec.derived_from if root is not None else None
+        if derived is not None:
+            event = progress.first_bad_loss if derived == "loss_nan" else progress.divergence
             divergence_step = event.point.step if event is not None else None
         verdict = self._stages.classify(
             root_line=root.line if root is not None else None,

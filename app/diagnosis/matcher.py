@@ -19,7 +19,7 @@ import hyperscan
 import regex
 
 from app.diagnosis.reader import LineBlock
-from app.diagnosis.signatures import Signature, SignatureSet
+from app.diagnosis.signatures import CompiledPattern, Signature, SignatureSet
 
 logger = logging.getLogger(__name__)
 _HYPERSCAN_VERSION = importlib.metadata.version("hyperscan")
@@ -47,7 +47,7 @@ class Hit:
 @dataclass(frozen=True, slots=True)
 class _Pattern:
     signature_index: int
-    compiled: regex.Pattern[bytes]
+    compiled: CompiledPattern
 
 
 @dataclass(slots=True)
@@ -102,8 +102,8 @@ class Matcher:
         self._always_confirmed: list[int] = []  # patterns Hyperscan cannot screen even approximately
         entries: list[tuple[bytes, int | str]] = []  # (expression, pattern index or screen name)
         for signature_index, signature in enumerate(self.signatures):
-            for source, compiled in zip(signature.spec.patterns, signature.compiled, strict=True):
-                entries.append((source.encode("utf-8"), len(self._patterns)))
+            for compiled in signature.compiled:
+                entries.append((compiled.source.encode("utf-8"), len(self._patterns)))
                 self._patterns.append(_Pattern(signature_index, compiled))
         entries.extend((expression, name) for name, expression in (screen or {}).items())
         flags = [
@@ -192,14 +192,14 @@ class Matcher:
         position = 0
         try:
             while counted < MAX_HITS_PER_SIGNATURE:
-                match = pattern.compiled.search(data, position, timeout=PATTERN_TIMEOUT_SECONDS)
+                match = pattern.compiled.compiled.search(data, position, timeout=PATTERN_TIMEOUT_SECONDS)
                 if match is None:
                     break
                 line += data.count(b"\n", counted_to, match.start())
                 counted_to = match.start()
                 next_line = data.find(b"\n", max(match.end(), match.start() + 1) - 1)
                 position = next_line + 1
-                if (signature.id, line) in state.lines_hit:
+                if (signature.id, line) in state.lines_hit or not _shown_after(pattern.compiled, data, match.start()):
                     if next_line < 0:
                         break
                     continue
@@ -217,6 +217,22 @@ class Matcher:
             state.timeouts[pattern_id] = state.timeouts.get(pattern_id, 0) + 1
             state.warnings.append(f"signature {signature.id}: a pattern took too long and was cut short")
         state.counts[signature.id] = counted
+
+
+def _shown_after(pattern: CompiledPattern, data: bytes, offset: int) -> bool:
+    """Whether the line a pattern needs before its match shows within its window of preceding lines.
+
+    The window is looked for in the block itself: a match near a block's start sees fewer lines.
+    """
+    if pattern.after is None:
+        return True
+    end = data.rfind(b"\n", 0, offset) + 1
+    start = end
+    for _ in range(pattern.within_lines):
+        if start == 0:
+            break
+        start = data.rfind(b"\n", 0, start - 1) + 1
+    return pattern.after.search(data, start, end, timeout=PATTERN_TIMEOUT_SECONDS) is not None
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

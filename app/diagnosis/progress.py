@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import deque
 from dataclasses import dataclass, field
 
 from app.diagnosis.model import LossPoint
@@ -63,6 +64,8 @@ SCREEN_PATTERNS = {
 
 _LOSS_SPELLINGS = [(b"Loss", "loss_titlecase"), (b"LOSS", "loss_uppercase")]
 MAX_LOSS_POINTS = 2000
+DIVERGENCE_WINDOW = 32
+MIN_DIVERGENCE_BASELINE = 4
 LOSS_SAMPLES_PER_BLOCK = 32
 WINDOW = 64 * 1024
 _LOOKBACK = 600
@@ -196,7 +199,7 @@ class ProgressTracker:
         self._training_started_line: int | None = None
         self._loss_points: list[tuple[LossPoint, int]] = []
         self._first_bad: LossEvent | None = None
-        self._best_loss: LossPoint | None = None
+        self._recent_losses: deque[LossPoint] = deque(maxlen=DIVERGENCE_WINDOW)
         self._divergence: LossEvent | None = None
         self._last_step_seen: int | None = None
 
@@ -272,13 +275,20 @@ class ProgressTracker:
             ]
 
     def _watch_divergence(self, point: LossPoint, first_line: int, data: bytes, offset: int) -> None:
-        """A loss that explodes without NaN: a finite value far above the best seen before it."""
-        best = self._best_loss
-        if best is not None and point.loss > max(3 * best.loss, best.loss + 5) and point.loss > 8:
-            line = first_line + data.count(b"\n", 0, offset)
-            self._divergence = LossEvent(point, line, _line_text(data, offset), baseline=best)
-        elif best is None or point.loss < best.loss:
-            self._best_loss = point
+        """A loss that explodes without NaN: a finite value far above the typical recent one.
+
+        The baseline is the median of the last DIVERGENCE_WINDOW values, not the best: a noisy loss
+        (a regression, a small batch) dips far below its level now and then, and a rise back from a
+        dip is no divergence.
+        """
+        recent = sorted(self._recent_losses, key=lambda item: item.loss)
+        if len(recent) >= MIN_DIVERGENCE_BASELINE:
+            baseline = recent[len(recent) // 2]
+            if point.loss > max(5 * baseline.loss, baseline.loss + 5) and point.loss > 8:
+                line = first_line + data.count(b"\n", 0, offset)
+                self._divergence = LossEvent(point, line, _line_text(data, offset), baseline=baseline)
+                return
+        self._recent_losses.append(point)
 
     def finish(self, *, stated_total: int | None = None) -> Progress:
         """The progress as of the end of the log; stated_total is max_steps when the run facts show it."""

@@ -49,6 +49,21 @@ class RemedySpec(BaseModel):
         return self
 
 
+class PatternSpec(BaseModel):
+    """A pattern that counts only where another line shows within the lines just before it.
+
+    `after` is what makes a line evidence: torchrun's `exitcode: -9` is the verdict under its `Root Cause`
+    header and a cascade elsewhere; a `KeyError` is a data error when the traceback runs through the
+    dataset code.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pattern: str = Field(min_length=1)
+    after: str = Field(min_length=1)
+    within_lines: int = Field(default=8, ge=1, le=200)
+
+
 class Samples(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -67,7 +82,9 @@ class SignatureSpec(BaseModel):
     role: Literal["cause", "symptom"] = "cause"
     priority: int = Field(default=50, ge=0, le=100)
     stage: str | None = None
-    patterns: list[str] = Field(min_length=1)
+    patterns: list[str | PatternSpec] = Field(min_length=1)
+    exit_status: list[int] = Field(default_factory=list)  # a job's exit status that stands for this signature
+    derived_from: Literal["loss_nan", "loss_divergence"] | None = None  # named by the loss curve itself
     explanation: str = Field(min_length=1)
     remedies: list[RemedySpec] = Field(default_factory=list)
     samples: Samples
@@ -88,11 +105,21 @@ class SignatureSpec(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
+class CompiledPattern:
+    """One pattern of a signature, compiled, with the line that must come just before it (if any)."""
+
+    source: str
+    compiled: regex.Pattern[bytes]
+    after: regex.Pattern[bytes] | None = None
+    within_lines: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Signature:
     """A validated signature with its patterns compiled (bytes patterns, matched per line)."""
 
     spec: SignatureSpec
-    compiled: tuple[regex.Pattern[bytes], ...]
+    compiled: tuple[CompiledPattern, ...]
     path: Path
 
     @property
@@ -117,6 +144,14 @@ class SignatureSet:
             if signature.id == signature_id:
                 return signature
         return None
+
+    def derived_from(self, evidence: str) -> Signature | None:
+        """The signature that names a failure read from the loss curve (`loss_nan`, `loss_divergence`)."""
+        return next((signature for signature in self.signatures if signature.spec.derived_from == evidence), None)
+
+    def for_exit_status(self, status: int) -> Signature | None:
+        """The signature a job's exit status stands for (137: killed, 143: terminated, 247: a wrapper's -9)."""
+        return next((signature for signature in self.signatures if status in signature.spec.exit_status), None)
 
 
 def compile_pattern(pattern: str) -> regex.Pattern[bytes]:
@@ -145,8 +180,11 @@ def load_signature_file(path: Path) -> Signature:
         raise SignatureError(f"{path}: field 'id': {spec.id!r} must equal the file name {path.stem!r}")
     compiled = []
     for index, pattern in enumerate(spec.patterns):
+        source = pattern if isinstance(pattern, str) else pattern.pattern
         try:
-            compiled.append(compile_pattern(pattern))
+            after = compile_pattern(pattern.after) if isinstance(pattern, PatternSpec) else None
+            compiled.append(CompiledPattern(source, compile_pattern(source), after,
+                                            pattern.within_lines if isinstance(pattern, PatternSpec) else 0))
         except regex.error as error:
             raise SignatureError(f"{path}: field 'patterns.{index}': invalid regex: {error}") from None
     return Signature(spec=spec, compiled=tuple(compiled), path=path)
