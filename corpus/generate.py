@@ -131,9 +131,9 @@ SCENARIOS = [
     Scenario("swift-model-missing", "ms-swift", ["{swift}", "sft", "--model", "{work}/models/Qwen2.5-7B-Instruct",
              "--dataset", "{data}", "--tuner_type", "lora", "--output_dir", "{work}/out"], "model_load_error", "load",
              None, ["model"], "--model names a folder that does not exist", split="holdout"),
-    Scenario("swift-train-type-renamed", "ms-swift", ["{swift}", "sft", "--model", "{model}", "--model_type", "qwen2",
-             "--dataset", "{data}", "--train_type", "lora", "--output_dir", "{work}/out"], "config_error", "load",
-             None, ["tuner_type", "train_type"], "ms-swift 4 renamed --train_type to --tuner_type"),
+    Scenario("swift-template-not-matched", "ms-swift", ["{swift}", "sft", "--model", "{model}", "--model_type",
+             "qwen2", "--dataset", "{data}", "--train_type", "lora", "--output_dir", "{work}/out"], "config_error",
+             "load", None, ["template"], "a local model without --template: ms-swift cannot choose the template"),
     Scenario("swift-dataset-wrong-type", "ms-swift", ["{swift}", "sft", "--model", "{model}", "--model_type", "qwen2",
              "--template", "qwen", "--dataset", "{bad_data}", "--strict", "true", "--tuner_type", "lora",
              "--output_dir", "{work}/out",
@@ -183,7 +183,7 @@ def gpu(*extra: str) -> list[str]:
 GPU_SCENARIOS = [
     Scenario("gpu-oom-seq-warmup-mid", "transformers", gpu("--failure", "seq-warmup-oom", "--failure_step", "140",
              "--per_device_train_batch_size", "16", "--max_length", "512", "--attn_implementation", "eager",
-             "--max_steps", "300", "--bf16"), "gpu_oom", "mid_run", 140,
+             "--max_steps", "300", "--bf16"), "gpu_oom", "mid_run", 256,
              ["per_device_train_batch_size", "max_length", "attn_implementation"],
              "batches 64 times longer once the workers restart at the second epoch (step 256), eager attention"),
     Scenario("gpu-oom-eval", "transformers", gpu("--per_device_train_batch_size", "8", "--per_device_eval_batch_size",
@@ -224,7 +224,7 @@ PROGRESS_EVIDENCE = re.compile(
     r"\d+/\d+ \[|'loss'|\biteration \d+|num_updates=\d+|Epoch \[\d+\]\[\d+/\d+\]|global_step"
 )
 SAVE_EVIDENCE = re.compile(r"(?i)saving model checkpoint|_save_checkpoint|save_pretrained|save_model|checkpoint-\d+|"
-                           r"safetensors.*save|save_file|torch\.save|\bin _save\b")
+                           r"safetensors.*save|save_file|torch\.save|\bin \w*save\w*\b")
 TRAINING_FRAMES = re.compile(r"\bin (?:training_step|compute_loss|_inner_training_loop|backward|forward|"
                              r"__next__|_next_data|optimizer_step|train_step)\b|\bloss\.backward\(\)")
 

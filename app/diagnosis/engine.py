@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import regex
+
 from app.diagnosis.facts import FactCollector, RunFacts, read_error_facts
-from app.diagnosis.matcher import Hit, Matcher, ScanState
+from app.diagnosis.frameworks import FrameworkSet, load_framework_set, screen_expression
+from app.diagnosis.matcher import CONTEXT_BYTES, Hit, Matcher, ScanState
 from app.diagnosis.model import Diagnosis, Evidence, LossPoint, Remedy, Symptom
 from app.diagnosis.progress import SCREEN_PATTERNS, Progress, ProgressTracker
 from app.diagnosis.reader import LogSource, decode_line, iter_decompressed, iter_line_blocks, strip_ansi
 from app.diagnosis.redact import redact_text
 from app.diagnosis.remedies import build_remedies, corrected_command, relevant_parameters
 from app.diagnosis.rootcause import RootCause, choose_root_cause, fingerprint, last_exception_line
-from app.diagnosis.signatures import Signature, SignatureSet
-from app.diagnosis.stage import LOAD_MARKER, SAVE_MARKER, StageClassifier, during_evaluation
+from app.diagnosis.signatures import SignatureSet
+from app.diagnosis.stage import StageClassifier, traceback_frames
 
 DEFAULT_MAX_DECOMPRESSED_BYTES = 16 * 1024**3
 MAX_SAVE_MARKERS = 1000
 MAX_EVIDENCE_REPEATS = 3
 MAX_CURVE_POINTS = 500
+TRACEBACK_AFTER_LINES = 200  # a root line printed before the traceback that raised it (NCCL WARN, then the error)
+MIN_DUMPED_PARAMETERS = 5  # an argument dump this long shows the run was setting up
 
 _STAGE_PHRASES = {
     "load": "before training started (while loading or setting up)",
@@ -45,6 +49,7 @@ class _Scan:
     save_markers: list[int]
     first_load_marker: int | None
     last_exception: tuple[int, str] | None
+    last_exception_context: str
     last_line: tuple[int, str] | None
     lines: int
     bytes_read: int
@@ -70,25 +75,31 @@ class Diagnoser:
         self,
         signature_set: SignatureSet,
         *,
+        frameworks: FrameworkSet | None = None,
         max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
         cache_dir: Path | None = None,
     ) -> None:
         self.signature_set = signature_set
+        self.frameworks = frameworks if frameworks is not None else load_framework_set()
         self.max_decompressed_bytes = max_decompressed_bytes
+        self._save_marker = self.frameworks.line_marker("save_lines")
+        self._load_marker = self.frameworks.line_marker("setup_lines")
         screen = {
             **SCREEN_PATTERNS,
-            "save_marker": SAVE_MARKER.pattern,
-            "load_marker": LOAD_MARKER.pattern,
+            "progress": self.frameworks.progress_screen(),
+            "save_marker": screen_expression(self._save_marker.pattern.decode()),
+            "load_marker": screen_expression(self._load_marker.pattern.decode()),
             "exception": EXCEPTION_SCREEN,
         }
         self._matcher = Matcher(signature_set, screen=screen, cache_dir=cache_dir)
         self._relevant = relevant_parameters(signature_set)
-        self._stages = StageClassifier()
+        self._stages = StageClassifier(self.frameworks.frames)
+        self._launcher_env = self.frameworks.launcher_env()
 
     @property
     def version(self) -> str:
         """The signature-set version that produces this diagnoser's results."""
-        return self.signature_set.version
+        return self.signature_set.version + self.frameworks.version[:4]
 
     def diagnose(
         self, source: LogSource, *, exit_code: int | None = None, progress: ProgressCallback | None = None
@@ -102,10 +113,13 @@ class Diagnoser:
         return self._build(scan, cause, exit_code)
 
     def _scan(self, source: LogSource, on_progress: ProgressCallback | None) -> _Scan:
-        state, tracker, facts = ScanState(), ProgressTracker(), FactCollector(self._relevant)
+        state = ScanState()
+        tracker = ProgressTracker(self.frameworks.step_formats)
+        facts = FactCollector(self._relevant, frameworks=self.frameworks.frameworks)
         save_markers: list[int] = []
         first_load_marker = None
         last_exception = None
+        last_exception_context = ""
         last_line = None
         lines = 0
         bytes_read = 0
@@ -116,12 +130,14 @@ class Diagnoser:
             tracker.feed(data, block.first_line, fired)
             facts.feed(data)
             if "save_marker" in fired:
-                save_markers.extend(_line_numbers(data, block.first_line, SAVE_MARKER.finditer(data)))
+                save_markers.extend(_line_numbers(data, block.first_line, self._save_marker.finditer(data)))
                 del save_markers[:-MAX_SAVE_MARKERS]
-            if "load_marker" in fired and first_load_marker is None and (marker := LOAD_MARKER.search(data)):
+            if "load_marker" in fired and first_load_marker is None and (marker := self._load_marker.search(data)):
                 first_load_marker = block.first_line + data.count(b"\n", 0, marker.start())
             if "exception" in fired and (found := last_exception_line(data, block.first_line)):
-                last_exception = found
+                last_exception = found[:2]
+                start = found[2]
+                last_exception_context = data[max(0, start - CONTEXT_BYTES) : start].decode("utf-8", "replace")
             lines = block.first_line + block.line_count - 1
             last_line = _last_nonblank_line(data, lines) or last_line
             bytes_read += len(block.data)
@@ -131,7 +147,7 @@ class Diagnoser:
         stated_total = run_facts.lookup(["max_steps", "train_iters", "max_iters", "total_steps", "num_training_steps"])
         total = stated_total[1] if stated_total and isinstance(stated_total[1], int) and stated_total[1] > 0 else None
         return _Scan(state, tracker.finish(stated_total=total), run_facts, save_markers, first_load_marker,
-                     last_exception, last_line, lines, bytes_read)
+                     last_exception, last_exception_context, last_line, lines, bytes_read)
 
     def _loss_hits(self, progress: Progress) -> list[Hit]:
         """Divergence read from the loss values themselves, as hits of the signatures derived from them."""
@@ -158,25 +174,39 @@ class Diagnoser:
         if derived is not None:
             event = progress.first_bad_loss if derived == "loss_nan" else progress.divergence
             divergence_step = event.point.step if event is not None else None
+        setup_shown = (
+            scan.facts.command is not None
+            or len(scan.facts.parameters) >= MIN_DUMPED_PARAMETERS
+            or (scan.first_load_marker is not None and (root is None or scan.first_load_marker < root.line))
+        )
+        if root is not None:
+            root_line, root_context = root.line, root.context
+            follows = scan.last_exception is not None and 0 < scan.last_exception[0] - root.line <= TRACEBACK_AFTER_LINES
+            if follows and not traceback_frames(root_context):  # a warning line first, its traceback after it
+                root_context = scan.last_exception_context
+        else:  # no signature: the last exception still places the failure
+            root_line = scan.last_exception[0] if scan.last_exception else None
+            root_context = scan.last_exception_context
         verdict = self._stages.classify(
-            root_line=root.line if root is not None else None,
-            root_context=root.context if root is not None else "",
+            root_line=root_line,
+            root_context=root_context,
             signature_stage=root.signature.spec.stage if root is not None else None,
             progress=progress,
             save_marker_lines=scan.save_markers,
             divergence_step=divergence_step,
-            root_is_symptom=root is not None and root.signature.spec.role == "symptom",
-            setup_shown=scan.facts.command is not None
-            or (scan.first_load_marker is not None and root is not None and scan.first_load_marker < root.line),
+            setup_shown=setup_shown,
+            collective_sequence=self.frameworks.collective_sequence(root.text) if root is not None else None,
         )
         if root is None:
             headline = self._unknown(scan, exit_code)
             remedies: list[Remedy] = []
         else:
-            scan.facts.during_eval = during_evaluation(root.context)
+            scan.facts.during_eval = self._stages.during_evaluation(root.context)
             scan.facts.during_save = verdict.stage == "checkpoint"
             scan.facts.during_load = verdict.stage == "load"
-            remedies = build_remedies(root.signature, scan.facts)
+            framework = self.frameworks.by_id(scan.facts.framework)
+            spellings = framework.spec.spellings if framework is not None else ()
+            remedies = build_remedies(root.signature, scan.facts, spellings=spellings, error_text=root.text)
             spec = root.signature.spec
             headline = _Headline(
                 category=spec.category,
@@ -201,7 +231,7 @@ class Diagnoser:
             remedies=remedies,
             run=scan.facts.to_dict(self._relevant),
             fingerprint=headline.fingerprint,
-            corrected_command=corrected_command(scan.facts.command, remedies),
+            corrected_command=corrected_command(scan.facts.command, remedies, launcher_env=self._launcher_env),
             loss_curve=_thin_curve(progress.loss_curve),
             signature_set_version=self.version,
             lines_read=scan.lines,
@@ -234,7 +264,7 @@ class Diagnoser:
         )
 
 
-def _line_numbers(data: bytes, first_line: int, matches: Iterator[re.Match[bytes]]) -> list[int]:
+def _line_numbers(data: bytes, first_line: int, matches: Iterator[regex.Match[bytes]]) -> list[int]:
     numbers, line, counted_to = [], first_line, 0
     for match in matches:
         line += data.count(b"\n", counted_to, match.start())

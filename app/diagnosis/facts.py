@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.diagnosis.frameworks import Framework
 from app.diagnosis.redact import redact_text
 
 HEAD_LIMIT = 2 << 20
@@ -47,19 +48,6 @@ _TRIED_ALLOCATE = re.compile(r"Tried to allocate ([\d.]+) ([GMK]iB)")
 _NOT_SETTINGS = re.compile(rb"['\"]loss['\"]|\bloss[=: ]|%\||it/s|Warning|warn\(|Error\b|Exception\b")
 _RANK_PREFIX = re.compile(rb"\[(?:rank|default)(\d+)\]")
 _LINE_RANK_PREFIX = re.compile(rb"^\[(?:rank|default)\d+\]:")  # torchrun's per-rank line prefix
-
-_FRAMEWORK_MARKERS: list[tuple[str, re.Pattern[bytes]]] = [
-    ("ms-swift", re.compile(rb"\[INFO:swift\]|swift/cli/|\bswift sft\b|\bmegatron sft\b|ms-swift")),
-    ("llama-factory", re.compile(rb"llamafactory|llmtuner|LLaMA-Factory")),
-    ("megatron-lm", re.compile(rb"megatron/training|megatron\.core|pretrain_gpt\.py|consumed samples:")),
-    ("lightning", re.compile(rb"pytorch_lightning|lightning\.pytorch|lightning/pytorch|LightningModule")),
-    ("deepspeed", re.compile(rb"deepspeed/runtime|\[deepspeed\]|DeepSpeed info|deepspeed\.launcher|ds_config")),
-    ("transformers", re.compile(rb"transformers/trainer\.py|\*\*\*\*\* Running training \*\*\*\*\*|\{'loss': ")),
-    ("accelerate", re.compile(rb"accelerate launch|accelerate/")),
-    ("torchrun", re.compile(rb"torch/distributed/run\.py|torchrun|torch\.distributed\.elastic")),
-    ("pytorch", re.compile(rb"torch/|torch\.")),
-]
-
 
 def parameter_key(name: str) -> str:
     """One key for all spellings of a setting: `--micro-batch-size`, `micro_batch_size`, `Micro_Batch_Size`."""
@@ -155,12 +143,13 @@ class FactCollector:
     spelling (Megatron's `--micro-batch-size` over the `micro_batch_size` of its argument dump).
     """
 
-    def __init__(self, known_parameters: Collection[str] = ()) -> None:
+    def __init__(self, known_parameters: Collection[str] = (), *, frameworks: Sequence[Framework] = ()) -> None:
         self.facts = RunFacts()
+        self._frameworks = [framework for framework in frameworks if framework.recognise]  # by precedence
         self._known = {parameter_key(name) for name in known_parameters}  # bare `key: value` lines count for these
         self._spellings: dict[str, str] = {}  # parameter_key -> the key in facts.parameters
         self._head_seen = 0
-        self._framework_rank = len(_FRAMEWORK_MARKERS)
+        self._framework_rank = len(self._frameworks)
         self._max_rank = -1
 
     def feed(self, data: bytes) -> None:
@@ -205,9 +194,10 @@ class FactCollector:
         self.facts.parameters[name] = value
 
     def _read_framework(self, data: bytes) -> None:
-        for rank, (name, marker) in enumerate(_FRAMEWORK_MARKERS[: self._framework_rank]):
-            if marker.search(data):
-                self.facts.framework = name
+        """The framework of highest precedence whose marks the log shows."""
+        for rank, framework in enumerate(self._frameworks[: self._framework_rank]):
+            if any(marker.search(data) for marker in framework.recognise):
+                self.facts.framework = framework.id
                 self._framework_rank = rank
                 return
 

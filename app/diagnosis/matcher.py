@@ -34,6 +34,9 @@ SCREEN_FLAGS = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_MULTILINE | hyp
 _LIKELY_UNSUPPORTED = regex.compile(r"\(\?<?[=!]|\(\?>|\\[1-9]|\(\?P=|\\g<")
 
 
+_RAISE_STATEMENT = regex.compile(rb"(?:\[[^\]\n]{0,40}\]:?)?[ \t]*raise[ \t]")
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     """One line of the log that matched a signature."""
@@ -199,7 +202,11 @@ class Matcher:
                 counted_to = match.start()
                 next_line = data.find(b"\n", max(match.end(), match.start() + 1) - 1)
                 position = next_line + 1
-                if (signature.id, line) in state.lines_hit or not _shown_after(pattern.compiled, data, match.start()):
+                if (
+                    (signature.id, line) in state.lines_hit
+                    or not _shown_after(pattern.compiled, data, match.start())
+                    or _quoted_source(data, match.start())
+                ):
                     if next_line < 0:
                         break
                     continue
@@ -217,6 +224,17 @@ class Matcher:
             state.timeouts[pattern_id] = state.timeouts.get(pattern_id, 0) + 1
             state.warnings.append(f"signature {signature.id}: a pattern took too long and was cut short")
         state.counts[signature.id] = counted
+
+
+def _quoted_source(data: bytes, offset: int) -> bool:
+    """Whether the line is a `raise` statement a traceback quotes under its `File "...", line N` frame: the
+    code that raises an error spells its message too (`raise ValueError(f"... not used by the
+    HfArgumentParser")`), but the error is the line the exception prints."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    if line_start == 0 or _RAISE_STATEMENT.match(data, line_start) is None:
+        return False
+    previous = data[data.rfind(b"\n", 0, line_start - 1) + 1 : line_start]
+    return b'File "' in previous and b", line " in previous
 
 
 def _shown_after(pattern: CompiledPattern, data: bytes, offset: int) -> bool:

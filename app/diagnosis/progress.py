@@ -7,37 +7,21 @@ block, plus every NaN/Inf); steps are read in full only from the last window tha
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
-from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import regex
+
+from app.diagnosis.frameworks import CompiledStepFormat
 from app.diagnosis.model import LossPoint
 from app.diagnosis.reader import decode_line
 
 _NUMBER = rb"(nan|-?inf|[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
 
-# (kind, pattern): groups are (step, total), except tqdm (description, step, total) and epoch_iter
-# (colon, epoch, iteration, per-epoch total).
-_STEP_PATTERNS: list[tuple[str, re.Pattern[bytes]]] = [
-    ("swift", re.compile(rb"['\"]global_step/max_steps['\"]:\s*['\"](\d+)/(\d+)['\"]")),
-    ("megatron", re.compile(rb"\biteration\s+(\d+)\s*/\s*(\d+)\s*\|")),
-    ("tqdm", re.compile(rb"(?:^|\r)([^\r\n|]{0,60}?)[ \t]*\d{1,3}%(?:\|[^|\r\n]{0,120}\||[ \t]+)\s*(\d+)/(\d+)\s*\[",
-                        re.M)),
-    ("deepspeed", re.compile(rb"\bstep=(\d+), skipped=\d+()")),
-    ("deepspeed_steps", re.compile(rb"\bsteps:\s*(\d+)\s+loss:()")),
-    ("epoch_iter", re.compile(rb"\bEpoch(:?)\s*\[\s*(\d+)\]\s*\[\s*(\d+)/(\d+)\]")),
-    ("generic", re.compile(  # not the integer part of 3.2e+4, nor a Slurm step id like 771201.0
-        rb"\b(?:global[_ ]step|[Ss]tep|STEP|[Ii]ter(?:ation)?)\b\s*[=:#]?\s*(\d+)(?!\d|\.\d|[eE][-+]?\d)"
-        rb"(?:\s*/\s*(\d+))?"
-    )),
-    ("it", re.compile(rb"^\s*it\s+(\d+)\s*\|()", re.M)),
-]
-_SAME_LINE_STEP = [
-    pattern for kind, pattern in _STEP_PATTERNS if kind in ("swift", "megatron", "deepspeed_steps", "generic")
-]
-_TRAINING_BAR = re.compile(rb"(?i)^\s*(?:train(?:ing)?|epoch\s*\d*|steps?|iterations?|it)?\s*:?\s*$")
-_EPOCH_BAR = re.compile(rb"(?i)epoch\s*(\d+)")
+_EPOCH_IN_DESCRIPTION = re.compile(rb"(?i)epoch\s*(\d+)")
 _LOSS = re.compile(
     rb"['\"]loss['\"]:\s*['\"]?" + _NUMBER + rb"['\"]?"
     rb"|(?<![\w.])(?:lm |train[_ ]?)?(?:loss|Loss|LOSS)\s*[=:]?\s*" + _NUMBER + rb"(?![\w.])"
@@ -50,10 +34,9 @@ _BAD_LOSS = re.compile(
 _TRAINING_MARKERS = re.compile(rb"\*\*\*\*\* Running training \*\*\*\*\*|\b[Ss]tart(?:ing)? training\b")
 _TOTAL_STEPS = re.compile(rb"Total optimization steps\s*=\s*([\d,]+)|\bmax_steps\s*[=:]\s*'?(\d+)")
 
-# What the screen looks for, so that the patterns above only run on blocks that have something.
+# What the screen looks for, so that the patterns above only run on blocks that have something; the
+# progress screen comes from the step formats of the framework files (FrameworkSet.progress_screen).
 SCREEN_PATTERNS = {
-    "progress": rb"\d+/\d+ ?\[|\[\s*\d+/\d+\]|global_step|\biteration\s+\d|\b[Ss]tep\b|\bSTEP\b|\bsteps:\s*\d|"
-    rb"\b[Ii]ter\b|^\s*it\s+\d",
     "loss": rb"(?i)loss",
     "loss_titlecase": rb"Loss",  # so that only the spellings present are searched for
     "loss_uppercase": rb"LOSS",
@@ -64,8 +47,9 @@ SCREEN_PATTERNS = {
 
 _LOSS_SPELLINGS = [(b"Loss", "loss_titlecase"), (b"LOSS", "loss_uppercase")]
 MAX_LOSS_POINTS = 2000
-DIVERGENCE_WINDOW = 32
+DIVERGENCE_BASELINE_POINTS = 512
 MIN_DIVERGENCE_BASELINE = 4
+ABSURD_LOSS = 1e4  # far above any cross-entropy's start (ln of the vocabulary size: about 12 for 150k tokens)
 LOSS_SAMPLES_PER_BLOCK = 32
 WINDOW = 64 * 1024
 _LOOKBACK = 600
@@ -118,33 +102,48 @@ def _line_text(data: bytes, offset: int) -> str:
     return decode_line(data[start : end if end >= 0 else len(data)])[:2000]
 
 
-def _training_marks(data: bytes, start: int, stop: int, *, first_only: bool = False) -> list[tuple[int, int, int]]:
+def _training_marks(
+    formats: Sequence[CompiledStepFormat], data: bytes, start: int, stop: int, *, first_only: bool = False
+) -> list[tuple[int, int, int]]:
     """(offset, step, total or 0) of each training step mark in data[start:stop], in order.
 
     Tuples, not objects: a window of progress bars holds thousands of marks and only one is kept.
     """
     found: list[tuple[int, int, int]] = []
-    for kind, pattern in _STEP_PATTERNS:
-        for match in pattern.finditer(data, start, stop):
-            if kind == "tqdm":
-                description, step_raw, total_raw = match.groups()
-                if not _TRAINING_BAR.match(description):
-                    continue
-                step, total = int(step_raw), int(total_raw)
-                epoch = _EPOCH_BAR.search(description)
-                if epoch and total:
-                    step, total = step + int(epoch.group(1)) * total, 0  # per-epoch bar: run total unknown
-            elif kind == "epoch_iter":  # `Epoch: [0][20/5005]` counts epochs from 0, `Epoch [1][50/3200]` from 1
-                colon, epoch_raw, iteration_raw, total_raw = match.groups()
-                epochs_done = max(int(epoch_raw) - (0 if colon else 1), 0)
-                step, total = int(iteration_raw) + epochs_done * int(total_raw), 0
-            else:
-                step, total = int(match.group(1)), int(match.group(2)) if match.group(2) else 0
-            found.append((match.start(), step, total))
+    for step_format in formats:
+        for match in step_format.pattern.finditer(data, start, stop):
+            mark = _read_mark(step_format, match)
+            if mark is None:
+                continue
+            found.append((match.start(), *mark))
             if first_only:
                 break
     found.sort()
     return found[:1] if first_only else found
+
+
+def _read_mark(step_format: CompiledStepFormat, match: regex.Match[bytes]) -> tuple[int, int] | None:
+    """(step, total or 0) from one match of a step format, or None when it is no training step."""
+    groups = match.groupdict()
+    if step_format.description is not None:
+        description = groups["description"] or b""
+        if not step_format.description.match(description):
+            return None
+        step, total = int(groups["step"]), int(groups["total"] or 0)
+        epoch = _EPOCH_IN_DESCRIPTION.search(description)
+        if epoch and total:
+            return step + int(epoch.group(1)) * total, 0  # a per-epoch bar: the run's total is unknown
+        return step, total
+    if groups.get("epoch") is not None:
+        epochs_done = max(int(groups["epoch"]) - step_format.spec.epoch_base, 0)
+        return int(groups["iteration"]) + epochs_done * int(groups["epoch_total"]), 0
+    return int(groups["step"]), int(groups.get("total") or 0)
+
+
+def step_of_line(formats: Sequence[CompiledStepFormat], line: bytes) -> tuple[int, int] | None:
+    """(step, total or 0) that a line shows, by the first format that reads it (for samples and callers)."""
+    marks = _training_marks(formats, line, 0, len(line))
+    return marks[0][1:] if marks else None
 
 
 def _mark(data: bytes, first_line: int, found: tuple[int, int, int]) -> StepMark:
@@ -191,7 +190,9 @@ def _windows_backwards(size: int) -> list[tuple[int, int]]:
 class ProgressTracker:
     """Reads progress block by block in one pass; only the last window with progress is read in full."""
 
-    def __init__(self) -> None:
+    def __init__(self, step_formats: Sequence[CompiledStepFormat]) -> None:
+        self._formats = tuple(step_formats)
+        self._same_line_formats = tuple(step for step in step_formats if step.spec.loss_on_line)
         self._last_progress_block: tuple[bytes, int] | None = None
         self._first_training_total: int | None = None
         self._first_training_line: int | None = None
@@ -199,7 +200,7 @@ class ProgressTracker:
         self._training_started_line: int | None = None
         self._loss_points: list[tuple[LossPoint, int]] = []
         self._first_bad: LossEvent | None = None
-        self._recent_losses: deque[LossPoint] = deque(maxlen=DIVERGENCE_WINDOW)
+        self._finite_losses: list[float] = []  # sorted; the first DIVERGENCE_BASELINE_POINTS values
         self._divergence: LossEvent | None = None
         self._last_step_seen: int | None = None
 
@@ -223,7 +224,7 @@ class ProgressTracker:
 
     def _find_first_training_mark(self, data: bytes, first_line: int) -> None:
         for start in range(0, len(data), WINDOW):
-            marks = _training_marks(data, start, min(len(data), start + WINDOW), first_only=True)
+            marks = _training_marks(self._formats, data, start, min(len(data), start + WINDOW), first_only=True)
             if marks:
                 first = _mark(data, first_line, marks[0])
                 self._first_training_line, self._first_training_total = first.line, first.total
@@ -234,10 +235,10 @@ class ProgressTracker:
         line_start = data.rfind(b"\n", 0, offset) + 1
         line_end = data.find(b"\n", offset)
         same_line = data[line_start : line_end if line_end >= 0 else len(data)]
-        for pattern in _SAME_LINE_STEP:
-            if match := pattern.search(same_line):
-                return int(match.group(1))
-        marks = _training_marks(data, max(0, offset - _LOOKBACK), offset)
+        same_line_marks = _training_marks(self._same_line_formats, same_line, 0, len(same_line), first_only=True)
+        if same_line_marks:
+            return same_line_marks[0][1]
+        marks = _training_marks(self._formats, data, max(0, offset - _LOOKBACK), offset)
         return marks[-1][1] if marks else None
 
     def _point_at(self, data: bytes, offset: int, value: float) -> LossPoint:
@@ -275,20 +276,26 @@ class ProgressTracker:
             ]
 
     def _watch_divergence(self, point: LossPoint, first_line: int, data: bytes, offset: int) -> None:
-        """A loss that explodes without NaN: a finite value far above the typical recent one.
+        """A loss that explodes without NaN: a finite value far above the run's usual level before it.
 
-        The baseline is the median of the last DIVERGENCE_WINDOW values, not the best: a noisy loss
-        (a regression, a small batch) dips far below its level now and then, and a rise back from a
-        dip is no divergence.
+        The level is the lower quartile of the values seen so far, not the best one: a noisy loss (a
+        regression, a small batch) dips far below its level now and then, and a rise back from a dip is
+        no divergence; a steady climb from the level is.
         """
-        recent = sorted(self._recent_losses, key=lambda item: item.loss)
-        if len(recent) >= MIN_DIVERGENCE_BASELINE:
-            baseline = recent[len(recent) // 2]
-            if point.loss > max(5 * baseline.loss, baseline.loss + 5) and point.loss > 8:
+        seen = self._finite_losses
+        if point.loss >= ABSURD_LOSS:  # no training loss starts this high: it exploded before it was logged
+            line = first_line + data.count(b"\n", 0, offset)
+            self._divergence = LossEvent(point, line, _line_text(data, offset), baseline=None)
+            return
+        if len(seen) >= MIN_DIVERGENCE_BASELINE:
+            level = seen[len(seen) // 4]
+            if point.loss > max(3 * level, level + 5) and point.loss > 8:
                 line = first_line + data.count(b"\n", 0, offset)
+                baseline = LossPoint(step=point.step, loss=level)
                 self._divergence = LossEvent(point, line, _line_text(data, offset), baseline=baseline)
                 return
-        self._recent_losses.append(point)
+        if len(seen) < DIVERGENCE_BASELINE_POINTS:
+            bisect.insort(seen, point.loss)
 
     def finish(self, *, stated_total: int | None = None) -> Progress:
         """The progress as of the end of the log; stated_total is max_steps when the run facts show it."""
@@ -319,7 +326,7 @@ class ProgressTracker:
         assert self._last_progress_block is not None
         data, first_line = self._last_progress_block
         for start, end in _windows_backwards(len(data)):
-            marks = _training_marks(data, start, end)
+            marks = _training_marks(self._formats, data, start, end)
             if total:
                 marks = [mark for mark in marks if mark[2] == total] or [mark for mark in marks if not mark[2]]
             if marks:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Callable
+
+import regex
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from app.diagnosis.facts import RunFacts
@@ -31,18 +33,10 @@ _RELATIVE_ADVICE = {
 }
 
 
-# How each tool spells a setting, for settings the log does not show: the user can paste the name as is.
-_FRAMEWORK_SPELLINGS = {
-    "ms-swift": {"attn_impl", "max_length"},
-    "llama-factory": {"flash_attn", "cutoff_len", "model_name_or_path"},
-    "megatron-lm": {"micro_batch_size", "seq_length", "recompute_granularity"},
-}
-
-
-def _default_spelling(spellings: list[str], framework: str | None) -> str:
-    """The spelling to suggest when the log shows none: the framework's own, else the first listed."""
-    own = _FRAMEWORK_SPELLINGS.get(framework or "", set())
-    return next((name for name in spellings if name in own), spellings[0])
+def _default_spelling(spellings: list[str], framework_spellings: Collection[str]) -> str:
+    """The spelling to suggest when the log shows none: the framework's own (its file's `spellings`), else the
+    first listed, so the user can paste the name as is."""
+    return next((name for name in spellings if name in framework_spellings), spellings[0])
 
 
 def is_relative_advice(suggested: Any) -> bool:
@@ -81,16 +75,27 @@ def _condition_holds(spec: RemedySpec, facts: RunFacts) -> bool:
     return not required or any(facts.truthy(name) for name in required)
 
 
-def build_remedies(signature: Signature, facts: RunFacts) -> list[Remedy]:
-    """The signature's remedies, tailored: current values from the log, suggestions computed from them."""
+def build_remedies(
+    signature: Signature, facts: RunFacts, *, spellings: Collection[str] = (), error_text: str = ""
+) -> list[Remedy]:
+    """The signature's remedies, tailored: current values from the log, suggestions computed from them.
+
+    `spellings` are how the run's framework names settings, used for settings the log does not show;
+    `error_text` is the root cause's line, for remedies that take the setting from what the error names.
+    """
     remedies: list[Remedy] = []
     for spec in signature.spec.remedies:
         if not _condition_holds(spec, facts):
             continue
+        if spec.parameter_from is not None:
+            named = regex.search(spec.parameter_from, error_text)
+            if named is None:
+                continue
+            spec = spec.model_copy(update={"parameter": [named.group("parameter").lstrip("-")]})
         found = facts.lookup(spec.parameter)
         if found is None and spec.only_if_present:
             continue
-        name, current = found if found is not None else (_default_spelling(spec.parameter, facts.framework), None)
+        name, current = found if found is not None else (_default_spelling(spec.parameter, spellings), None)
         if current is not None and str(current).lower() in {value.lower() for value in spec.unless_current}:
             continue  # already one of the values the remedy would move away from
         suggested = _suggest(spec, current)
@@ -139,11 +144,18 @@ def _format_value(value: Any) -> str:
     return shlex.quote(str(value))
 
 
-def corrected_command(command: str | None, remedies: list[Remedy]) -> str | None:
-    """The launch command with the suggested values applied, or None when the log shows no command."""
+def corrected_command(
+    command: str | None, remedies: list[Remedy], *, launcher_env: Mapping[str, str] | None = None
+) -> str | None:
+    """The launch command with the suggested values applied, or None when the log shows no command.
+
+    `launcher_env` names the settings a launcher takes from the environment (`nproc_per_node` as
+    `NPROC_PER_NODE`), from the framework files.
+    """
     if not command:
         return None
-    text = _friendly_entry(command.strip())
+    launcher_env = launcher_env or {}
+    text = _friendly_entry(command.strip(), launcher_env)
     config_overrides = _takes_config_overrides(text)
     changed = False
     env_prefix: list[str] = []
@@ -152,7 +164,7 @@ def corrected_command(command: str | None, remedies: list[Remedy]) -> str | None
             continue
         value = _format_value(remedy.suggested)
         flag = re.compile(rf"(?<!\S)--{re.escape(remedy.parameter)}(?:=|\s+)(?!--)(\"[^\"]*\"|'[^']*'|\S+)")
-        env_name = _LAUNCHER_ENV.get(remedy.parameter, remedy.parameter)
+        env_name = launcher_env.get(remedy.parameter, remedy.parameter)
         env = re.compile(rf"(?<!\S){re.escape(env_name)}=\S+")
         if flag.search(text):
             text = flag.sub(_literal(f"--{remedy.parameter} {value}"), text, count=1)
@@ -182,11 +194,7 @@ def _takes_config_overrides(command: str) -> bool:
     return False
 
 
-_LAUNCHER_ENV = {"nproc_per_node": "NPROC_PER_NODE", "master_port": "MASTER_PORT", "nnodes": "NNODES",
-                 "node_rank": "NODE_RANK", "master_addr": "MASTER_ADDR"}
-
-
-def _friendly_entry(command: str) -> str:
+def _friendly_entry(command: str, launcher_env: Mapping[str, str]) -> str:
     """Show ms-swift's own entry point (`NPROC_PER_NODE=4 swift sft ...`) instead of the file the launcher runs."""
     swift = _SWIFT_SCRIPT.search(command)
     if swift is None:
@@ -195,9 +203,9 @@ def _friendly_entry(command: str) -> str:
         return command
     launcher = command[: swift.start()]
     env = [
-        f"{_LAUNCHER_ENV[flag.group(1).replace('-', '_')]}={flag.group(2)}"
+        f"{launcher_env[flag.group(1).replace('-', '_')]}={flag.group(2)}"
         for flag in _CLI_FLAG.finditer(launcher)
-        if flag.group(1).replace("-", "_") in _LAUNCHER_ENV
+        if flag.group(1).replace("-", "_") in launcher_env
     ]
     entry = "megatron" if swift.group(1) else "swift"
     return " ".join([*env, f"{entry} {swift.group(2)}"]) + command[swift.end() :]

@@ -79,8 +79,9 @@ def _survived(root: Hit, last_progress_line: int | None) -> bool:
     )
 
 
-def last_exception_line(data: bytes, first_line: int) -> tuple[int, str] | None:
-    """The last line of a block that reads like an exception (`SomeError: message`), with its number.
+def last_exception_line(data: bytes, first_line: int) -> tuple[int, str, int] | None:
+    """The last line of a block that reads like an exception (`SomeError: message`): its number, its text
+    and its offset in the block.
 
     Searched from the end, line by line where an exception word occurs, rather than over the whole block.
     """
@@ -94,7 +95,7 @@ def last_exception_line(data: bytes, first_line: int) -> tuple[int, str] | None:
         line_end = len(data) if line_end < 0 else line_end
         if match := _EXCEPTION_LINE.search(data, line_start, line_end):
             line = first_line + data.count(b"\n", 0, line_start)
-            return line, match.group(1).decode("utf-8", errors="replace").strip()[:2000]
+            return line, match.group(1).decode("utf-8", errors="replace").strip()[:2000], line_start
         end = line_start
     return None
 

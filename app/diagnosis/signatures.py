@@ -34,6 +34,19 @@ class RemedySpec(BaseModel):
     when: list[str] = Field(default_factory=list)
     only_if_present: bool = False
     unless_current: list[str] = Field(default_factory=list)
+    parameter_from: str | None = None  # a regex with a `parameter` group: the setting the error line names
+
+    @field_validator("parameter_from")
+    @classmethod
+    def _names_parameter(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                groups = regex.compile(value).groupindex
+            except regex.error as error:
+                raise ValueError(f"invalid regex: {error}") from None
+            if "parameter" not in groups:
+                raise ValueError("parameter_from names a `parameter` group")
+        return value
 
     @field_validator("parameter", "compensate", "when", "unless_current", mode="before")
     @classmethod

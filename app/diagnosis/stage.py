@@ -3,43 +3,59 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from app.diagnosis.frameworks import FRAME_KINDS, FrameKind
 from app.diagnosis.progress import Progress
 
 EARLY_STEP_LIMIT = 100
 
-SAVE_MARKER = re.compile(
-    rb"(?i)\bsaving (?:model )?checkpoint|\bsaving model (?:checkpoint )?to\b|\bsave_pretrained\b|"
-    rb"\bcheckpoint global_step\d+ is about to be saved|\bsaving checkpoint at iteration\b|"
-    rb"\bsaving (?:the )?(?:final )?model\b|\bwriting (?:model )?shards?\b|\bsaving model weights\b"
-)
-# Lines that show the run setting itself up: with them, a failure before training is a `load` failure.
-LOAD_MARKER = re.compile(
-    rb"Loading checkpoint shards|\bloading (?:weights )?file\b|\bLoading (?:the )?(?:model|tokenizer|dataset)\b|"
-    rb"Generating \w+ split|Running tokenizer on dataset"
-)
-_SAVE_FRAMES = re.compile(
-    r"\bin (?:save_pretrained|_save_checkpoint|save_checkpoint|_save_optimizer_and_scheduler|save_model|_save|"
-    r"save|save_file|save_state|write_record|save_16bit_model|_save_zero_checkpoint|save_torch_state_dict)\b"
-)
-_EVALUATION_FRAMES = re.compile(
-    r"\bin (?:evaluate|evaluation_loop|prediction_step|_evaluate|validation_step|eval_step)\b"
-)
-_TRAINING_FRAMES = re.compile(
-    r"\bin (?:training_step|compute_loss|train_step|forward_backward\w*|forward_step|backward|_run_epoch|"
-    r"_next_data|__next__|optimizer_step|step|training_loop|run_training_batch|fit_loop|advance)\b"
-)
-
+_FRAME_LINE = re.compile(r'^\s*(?:\[[^\]\n]{0,40}\]:?\s*)?File "[^"\n]*", line \d+, in ([\w.<>]+)', re.M)
+_LAST_TRACEBACK = "Traceback (most recent call last)"
+DEEP_COLLECTIVE_SEQUENCE = 10_000  # a collective numbered this high is far past the first 100 steps
 
 @dataclass(frozen=True, slots=True)
 class StageVerdict:
     stage: str
     step: int | None
+    reason: str = ""  # why the stage is what it is, where the log leaves it open
+
+
+def traceback_frames(context: str) -> list[str]:
+    """The function names of the last traceback in the context, outermost first."""
+    start = context.rfind(_LAST_TRACEBACK)
+    return _FRAME_LINE.findall(context, max(start, 0))
 
 
 class StageClassifier:
-    """Decides the stage from the root cause's line, the progress marks, and save markers around it."""
+    """Decides the stage from the root cause's line, its traceback, the progress marks, and save markers.
+
+    The frame names come from the framework files: a traceback whose innermost known frame sets up
+    (`from_pretrained`, `load_dataset`, `__post_init__`) is `load`; one that trains, evaluates or runs a
+    collective is inside the loop.
+    """
+
+    def __init__(self, frames: Mapping[FrameKind, frozenset[str]]) -> None:
+        self._frames = frames
+
+    def frame_kind(self, context: str) -> FrameKind | None:
+        """What the innermost frame of the last traceback that any framework names is doing."""
+        for name in reversed(traceback_frames(context)):
+            short = name.rsplit(".", 1)[-1]
+            for kind in FRAME_KINDS:
+                if short in self._frames[kind] or name in self._frames[kind]:
+                    return kind
+        return None
+
+    def during_evaluation(self, context: str) -> bool:
+        """Whether the traceback before the root cause runs through an evaluation loop."""
+        evaluation = self._frames["evaluation"]
+        return any(name.rsplit(".", 1)[-1] in evaluation for name in traceback_frames(context))
+
+    def _saving(self, context: str) -> bool:
+        saving = self._frames["saving"]
+        return any(name.rsplit(".", 1)[-1] in saving for name in traceback_frames(context))
 
     def classify(
         self,
@@ -50,14 +66,16 @@ class StageClassifier:
         progress: Progress,
         save_marker_lines: list[int],
         divergence_step: int | None = None,
-        root_is_symptom: bool = False,
         setup_shown: bool = True,
+        collective_sequence: int | None = None,
     ) -> StageVerdict:
         """The stage and the step at death.
 
         A root cause on the same line as a progress mark (a bar the error was printed after) counts as
-        after it. With no progress shown, a traceback through training or evaluation frames is `early`;
-        a symptom alone (an exit status, a launcher summary) in a log that shows no setup is `unknown`.
+        after it. With no progress shown, a traceback through training or evaluation frames is `early`
+        and one through setup frames `load`; a collective numbered in the tens of thousands is `mid_run`.
+        `load` needs evidence (setup frames, or setup lines before the error): where the log shows
+        neither setup nor training, the stage is `unknown`.
         """
         if divergence_step is not None:
             return StageVerdict(_by_step(divergence_step), divergence_step)
@@ -73,7 +91,7 @@ class StageClassifier:
             last_progress_line < marker <= (root_line if root_line is not None else marker)
             for marker in save_marker_lines
         )
-        if saving or _SAVE_FRAMES.search(root_context):
+        if saving or self._saving(root_context):
             return StageVerdict("checkpoint", step)
         if signature_stage == "checkpoint":
             return StageVerdict("checkpoint" if started_before_root else "load", step if started_before_root else None)
@@ -82,17 +100,17 @@ class StageClassifier:
         if started_before_root:
             return StageVerdict(_by_step(step), step)
         if root_line is None:
-            return StageVerdict("unknown", None)
-        if _TRAINING_FRAMES.search(root_context) or _EVALUATION_FRAMES.search(root_context):
-            return StageVerdict("early", step)
-        if root_is_symptom and not setup_shown:
-            return StageVerdict("unknown", None)
-        return StageVerdict("load", None)
-
-
-def during_evaluation(root_context: str) -> bool:
-    """Whether the traceback before the root cause runs through an evaluation loop."""
-    return _EVALUATION_FRAMES.search(root_context) is not None
+            return StageVerdict("unknown", None, "the log shows no error and no progress")
+        kind = self.frame_kind(root_context)
+        if kind in ("training", "evaluation"):
+            return StageVerdict("early", step, "the traceback runs through the training loop; no step is shown")
+        if kind == "setup":
+            return StageVerdict("load", None)
+        if collective_sequence is not None and collective_sequence >= DEEP_COLLECTIVE_SEQUENCE:
+            return StageVerdict("mid_run", None, f"collective number {collective_sequence} is deep into training")
+        if setup_shown:
+            return StageVerdict("load", None)
+        return StageVerdict("unknown", None, "the excerpt shows no progress or setup")
 
 
 def _by_step(step: int | None) -> str:

@@ -50,7 +50,7 @@ def main() -> None:
     bar = tqdm(total=args.steps, desc="Steps", disable=args.log_format != "steps-bar" or rank != 0)
     for step in range(1, args.steps + 1):
         inputs = torch.randn(args.batch_size, 32, device=device)
-        target = inputs.sum(dim=1, keepdim=True)
+        target = inputs.mean(dim=1, keepdim=True)
         if step == args.failure_step:
             fail(args.failure, rank)
         loss = nn.functional.mse_loss(model(inputs), target)

@@ -1,0 +1,222 @@
+"""Framework files: how each trainer is recognised, prints its steps, spells its settings, names its frames.
+
+One YAML file per framework in `frameworks/` (see frameworks/README.md), validated strictly at load,
+each step format with the lines it must read. The engine's readers take all of it from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import regex
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from app.errors import SignatureError
+
+BUILTIN_FRAMEWORK_DIR = Path(__file__).resolve().parents[2] / "frameworks"
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+FrameKind = Literal["setup", "training", "evaluation", "saving"]
+FRAME_KINDS: tuple[FrameKind, ...] = ("saving", "evaluation", "setup", "training")
+_STEP_GROUPS = ({"step"}, {"epoch", "iteration", "epoch_total"})
+
+
+class StepSample(BaseModel):
+    """A line a step format must read, and what it must read from it (`step: null`: nothing)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    line: str
+    step: int | None
+    total: int | None = None
+
+
+class StepFormat(BaseModel):
+    """How a trainer prints its optimizer step: a pattern with named groups, and samples."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    pattern: str
+    description: str | None = None  # a bar's description must match this (a training bar, not `Map:`)
+    epoch_base: Literal[0, 1] = 1  # with `epoch`/`iteration`/`epoch_total` groups: the first epoch's number
+    loss_on_line: bool = False  # the format prints the loss on the same line as the step
+    samples: list[StepSample] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _groups(self) -> StepFormat:
+        try:
+            groups = set(regex.compile(self.pattern).groupindex)
+        except regex.error as error:
+            raise ValueError(f"invalid regex: {error}") from None
+        if not any(required <= groups for required in _STEP_GROUPS):
+            raise ValueError("a step pattern names a `step` group, or `epoch`, `iteration` and `epoch_total`")
+        if (self.description is None) != ("description" not in groups):
+            raise ValueError("a `description` group and a `description` pattern come together")
+        return self
+
+
+class Frames(BaseModel):
+    """Function names whose traceback frames place a failure: setting up, training, evaluating, saving."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    setup: list[str] = Field(default_factory=list)
+    training: list[str] = Field(default_factory=list)
+    evaluation: list[str] = Field(default_factory=list)
+    saving: list[str] = Field(default_factory=list)
+
+
+class FrameworkSpec(BaseModel):
+    """The schema of one framework file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    title: str = Field(min_length=1)
+    precedence: int = Field(ge=0, le=100)  # when several are recognised in one log, the highest is the framework
+    recognise: list[str] = Field(default_factory=list)
+    spellings: list[str] = Field(default_factory=list)  # how it names settings, for advice on ones the log lacks
+    launcher_env: dict[str, str] = Field(default_factory=dict)  # a setting its launcher takes from the environment
+    steps: list[StepFormat] = Field(default_factory=list)
+    frames: Frames = Field(default_factory=Frames)
+    collective_sequence: str | None = None  # a collective's running number in its errors, group `sequence`
+    setup_lines: list[str] = Field(default_factory=list)  # lines that show the run setting itself up
+    save_lines: list[str] = Field(default_factory=list)  # lines that show a checkpoint being written
+
+    @field_validator("recognise", "setup_lines", "save_lines")
+    @classmethod
+    def _patterns_compile(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                regex.compile(pattern)
+            except regex.error as error:
+                raise ValueError(f"invalid regex {pattern!r}: {error}") from None
+        return value
+
+    @field_validator("collective_sequence")
+    @classmethod
+    def _sequence_group(cls, value: str | None) -> str | None:
+        if value is not None and "sequence" not in regex.compile(value).groupindex:
+            raise ValueError("the pattern names a `sequence` group")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledStepFormat:
+    spec: StepFormat
+    pattern: regex.Pattern[bytes]
+    description: regex.Pattern[bytes] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Framework:
+    spec: FrameworkSpec
+    recognise: tuple[regex.Pattern[bytes], ...]
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+@dataclass(frozen=True, slots=True)
+class FrameworkSet:
+    """Every framework file, by precedence (highest first), with their step formats and frame names pooled."""
+
+    frameworks: tuple[Framework, ...]
+    step_formats: tuple[CompiledStepFormat, ...]
+    frames: dict[FrameKind, frozenset[str]]
+    version: str
+
+    def by_id(self, framework_id: str | None) -> Framework | None:
+        """The framework with this id, or None."""
+        return next((framework for framework in self.frameworks if framework.id == framework_id), None)
+
+    def progress_screen(self) -> bytes:
+        """One expression that fires wherever any step format could match, for the screening pass."""
+        return b"|".join(b"(?:" + screen_expression(step.spec.pattern) + b")" for step in self.step_formats)
+
+    def line_marker(self, kind: Literal["setup_lines", "save_lines"]) -> regex.Pattern[bytes]:
+        """One pattern for every framework's setup (or save) lines."""
+        patterns = [pattern for framework in self.frameworks for pattern in getattr(framework.spec, kind)]
+        return regex.compile(b"|".join(b"(?:" + pattern.encode("utf-8") + b")" for pattern in patterns))
+
+    def collective_sequence(self, text: str) -> int | None:
+        """The collective's running number an error line shows (NCCL's `SeqNum=123456`), or None."""
+        for framework in self.frameworks:
+            if framework.spec.collective_sequence and (
+                found := regex.search(framework.spec.collective_sequence, text)
+            ):
+                return int(found.group("sequence"))
+        return None
+
+    def launcher_env(self) -> dict[str, str]:
+        """Settings launchers take from the environment (`nproc_per_node` as `NPROC_PER_NODE`)."""
+        merged: dict[str, str] = {}
+        for framework in self.frameworks:
+            merged.update(framework.spec.launcher_env)
+        return merged
+
+
+def screen_expression(pattern: str) -> bytes:
+    """The pattern as Hyperscan takes it: named groups become plain groups (Hyperscan keeps no captures)."""
+    return regex.sub(r"\(\?P<\w+>", "(?:", pattern).encode("utf-8")
+
+
+def _load_file(path: Path) -> Framework:
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise SignatureError(f"{path}: cannot read as YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise SignatureError(f"{path}: a framework file is a YAML mapping")
+    try:
+        spec = FrameworkSpec.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise SignatureError(f"{path}: field '{location}': {first['msg']}") from None
+    if spec.id != path.stem:
+        raise SignatureError(f"{path}: field 'id': {spec.id!r} must equal the file name {path.stem!r}")
+    recognise = tuple(regex.compile(pattern.encode("utf-8")) for pattern in spec.recognise)
+    return Framework(spec=spec, recognise=recognise, path=path)
+
+
+def load_framework_set(
+    extra_dirs: Sequence[Path] = (), *, builtin_dir: Path | None = BUILTIN_FRAMEWORK_DIR
+) -> FrameworkSet:
+    """Load the built-in framework files and any extra folders; ids must be unique across all."""
+    directories = ([builtin_dir] if builtin_dir is not None else []) + list(extra_dirs)
+    loaded: dict[str, Framework] = {}
+    digest = hashlib.sha256()
+    for directory in directories:
+        if not directory.is_dir():
+            raise SignatureError(f"{directory}: framework folder does not exist")
+        for path in sorted(directory.glob("*.yaml")):
+            framework = _load_file(path)
+            if framework.id in loaded:
+                raise SignatureError(f"{path}: field 'id': {framework.id!r} is already defined in "
+                                     f"{loaded[framework.id].path}")
+            loaded[framework.id] = framework
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    frameworks = tuple(sorted(loaded.values(), key=lambda framework: -framework.spec.precedence))
+    step_formats = tuple(
+        CompiledStepFormat(
+            spec=step,
+            pattern=regex.compile(step.pattern.encode("utf-8"), regex.MULTILINE),
+            description=regex.compile(step.description.encode("utf-8")) if step.description else None,
+        )
+        for framework in frameworks
+        for step in framework.spec.steps
+    )
+    frames: dict[FrameKind, frozenset[str]] = {
+        kind: frozenset(name for framework in frameworks for name in getattr(framework.spec.frames, kind))
+        for kind in FRAME_KINDS
+    }
+    return FrameworkSet(frameworks=frameworks, step_formats=step_formats, frames=frames,
+                        version=digest.hexdigest()[:12])
