@@ -22,7 +22,7 @@ case "$command" in
         exec .venv/bin/trainwreck serve "$@"
         ;;
     test)
-        .venv/bin/ruff check app tests bench
+        .venv/bin/ruff check app tests bench corpus
         .venv/bin/mypy
         exec .venv/bin/pytest "$@"
         ;;

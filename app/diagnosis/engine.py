@@ -179,14 +179,15 @@ class Diagnoser:
             or len(scan.facts.parameters) >= MIN_DUMPED_PARAMETERS
             or (scan.first_load_marker is not None and (root is None or scan.first_load_marker < root.line))
         )
+        root_line: int | None = None
+        root_context = scan.last_exception_context
         if root is not None:
             root_line, root_context = root.line, root.context
-            follows = scan.last_exception is not None and 0 < scan.last_exception[0] - root.line <= TRACEBACK_AFTER_LINES
-            if follows and not traceback_frames(root_context):  # a warning line first, its traceback after it
-                root_context = scan.last_exception_context
-        else:  # no signature: the last exception still places the failure
-            root_line = scan.last_exception[0] if scan.last_exception else None
-            root_context = scan.last_exception_context
+            after = scan.last_exception[0] - root.line if scan.last_exception else 0
+            if 0 < after <= TRACEBACK_AFTER_LINES and not traceback_frames(root_context):
+                root_context = scan.last_exception_context  # a warning line first, the traceback after it
+        elif scan.last_exception:  # no signature: the last exception still places the failure
+            root_line = scan.last_exception[0]
         verdict = self._stages.classify(
             root_line=root_line,
             root_context=root_context,

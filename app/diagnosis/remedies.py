@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 import re
 import shlex
-
-import regex
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
+
+import regex
 
 from app.diagnosis.facts import RunFacts
 from app.diagnosis.model import Remedy

@@ -78,9 +78,7 @@ class FailureInjector(TrainerCallback):
         if state.global_step != self.args.failure_step:
             return
         failure = self.args.failure
-        if failure == "sigkill":
-            os.kill(os.getpid(), signal.SIGKILL)
-        elif failure == "sigkill-rank1" and int(os.environ.get("RANK", "0")) == 1:
+        if failure == "sigkill" or (failure == "sigkill-rank1" and int(os.environ.get("RANK", "0")) == 1):
             os.kill(os.getpid(), signal.SIGKILL)
         elif failure == "segfault":
             ctypes.string_at(0)

@@ -13,7 +13,7 @@ SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 def main(target: Path) -> None:
     words = [f"w{index}" for index in range(400)] + list("abcdefghijklmnopqrstuvwxyz0123456789.,:!?'\"()[]{}<>=-+*/_\n ")
-    vocab = {token: index for index, token in enumerate(SPECIAL + ["<unk>", "user", "assistant", "system"] + words)}
+    vocab = {token: index for index, token in enumerate([*SPECIAL, "<unk>", "user", "assistant", "system", *words])}
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="<unk>", eos_token="<|im_end|>",

@@ -49,7 +49,8 @@ def test_signature_ignores_its_near_misses(signature: Signature) -> None:
 
 @pytest.mark.parametrize("signature", _SET.signatures, ids=lambda signature: signature.id)
 def test_signature_patterns_are_fast_on_hostile_lines(signature: Signature) -> None:
-    patterns = [pattern for compiled in signature.compiled for pattern in (compiled.compiled, compiled.after) if pattern]
+    patterns = [pattern for compiled in signature.compiled for pattern in (compiled.compiled, compiled.after)
+                if pattern is not None]
     for pattern in patterns:
         for line in _HOSTILE_LINES:
             started = time.perf_counter()
