@@ -50,6 +50,7 @@ class Scenario:
     tmpfs_kib: int | None = None  # the run's output directory on a tmpfs this small (a full disk)
     signal_after: tuple[str, int, str] | None = None  # (output regex, signal, "self" | "child") sent from outside
     exit_code: int | None = None  # given to the labels when the job's status is the only evidence
+    cause: str | None = None  # what an excerpt must show for its category to be known (None: any cut shows it)
 
 
 def hf(*extra: str) -> list[str]:
@@ -85,8 +86,9 @@ SCENARIOS = [
              ["vocab_size", "max_length"], "most rows hold a token id beyond the embedding: IndexError in the first step"),
     Scenario("hf-empty-dataset", "transformers", hf("--failure", "empty-after-filter", "--max_steps", "50"),
              "data_error", "load", None, ["dataset", "max_length"], "a length filter keeps no rows", split="holdout"),
-    Scenario("hf-fp16-and-bf16", "transformers", hf("--fp16", "--bf16", "--max_steps", "50"), "config_error", "load",
-             None, ["fp16", "bf16"], "fp16 and bf16 both asked for"),
+    Scenario("hf-fp16-and-bf16", "transformers", hf("--fp16", "--bf16", "--max_steps", "50"), "dtype_unsupported",
+             "load", None, ["bf16", "fp16", "use_cpu"],
+             "fp16 and bf16 both asked for on a machine without a GPU: transformers refuses bf16 on it first"),
     Scenario("hf-best-model-strategy", "transformers", hf("--load_best_model_at_end", "--eval_strategy", "steps",
              "--save_strategy", "epoch", "--max_steps", "50"), "config_error", "load", None,
              ["save_strategy", "eval_strategy", "load_best_model_at_end"], "load_best_model_at_end with mismatched strategies",
@@ -109,20 +111,20 @@ SCENARIOS = [
     Scenario("ddp-gloo-hang-mid", "pytorch", ["{torchrun}", "--nproc_per_node", "2", DDP, "--failure", "hang-rank1",
              "--failure-step", "230", "--timeout-seconds", "10", "--steps", "400"], "nccl_timeout", "mid_run", 230,
              ["timeout", "ddp_timeout"], "rank 1 stops before the collective of step 230; rank 0 times out",
-             split="holdout"),
+             split="holdout", cause=r"Timed out waiting"),
     Scenario("ddp-gloo-hang-early", "pytorch", ["{torchrun}", "--nproc_per_node", "2", DDP, "--failure", "hang-rank1",
              "--failure-step", "25", "--timeout-seconds", "10", "--steps", "100", "--log-format", "epoch",
              "--log-interval", "5"], "nccl_timeout", "early", 25, ["timeout", "ddp_timeout"],
-             "rank 1 hangs at step 25 of an mmcv-style loop"),
+             "rank 1 hangs at step 25 of an mmcv-style loop", cause=r"Timed out waiting"),
     Scenario("ddp-rank-sigkill", "pytorch", ["{torchrun}", "--nproc_per_node", "2", DDP, "--failure", "sigkill-rank1",
              "--failure-step", "160", "--steps", "300", "--log-format", "updates"], "host_oom", "mid_run", 160,
-             ["batch_size", "num_workers"], "rank 1 SIGKILLed at update 160 (the OOM killer); torchrun's verdict"),
+             ["batch_size", "num_workers"], "rank 1 SIGKILLed at update 160 (the OOM killer); torchrun's verdict", cause=r"exitcode\s*: -9|Signal 9"),
     Scenario("ddp-rank-segfault", "pytorch", ["{torchrun}", "--nproc_per_node", "2", DDP, "--failure",
              "segfault-rank0", "--failure-step", "60", "--steps", "200", "--log-format", "steps-bar"],
-             "segfault", "early", 60, [], "rank 0 segfaults at step 60 of a bar described Steps", split="holdout"),
+             "segfault", "early", 60, [], "rank 0 segfaults at step 60 of a bar described Steps", split="holdout", cause=r"exitcode\s*: -11|SIGSEGV|Segmentation"),
     Scenario("ddp-host-oom-iteration", "pytorch", ["{torchrun}", "--nproc_per_node", "2", DDP, "--failure",
              "host-oom", "--failure-step", "420", "--steps", "600"], "host_oom", "mid_run", 420,
-             ["batch_size", "batch-size"], "rank 0 cannot allocate host memory at iteration 420"),
+             ["batch_size", "batch-size"], "rank 0 cannot allocate host memory at iteration 420", cause=r"DefaultCPUAllocator|can't allocate memory"),
     Scenario("ddp-nan-iteration", "pytorch", ["{python}", DDP, "--lr", "5", "--failure", "nan-stop",
              "--steps", "400", "--log-interval", "1"], "nan_loss", "early", 4, ["lr", "learning_rate"],
              "SGD at lr 5 diverges; the script stops on a non-finite loss", split="holdout"),
@@ -318,7 +320,14 @@ def excerpts(text: str) -> dict[str, str]:
 
 
 def label_excerpt(scenario: Scenario, text: str) -> dict:
-    """The label of a cut, from what it alone shows: the stage only where the cut keeps its evidence."""
+    """The label of a cut, from what it alone shows: the category only where the cut keeps the error, the
+    stage only where it keeps its evidence."""
+    if scenario.cause is not None and not re.search(scenario.cause, text):
+        return {"category": "unknown", "remedy_params": [], **_stage_of_excerpt(scenario, text)}
+    return _stage_of_excerpt(scenario, text)
+
+
+def _stage_of_excerpt(scenario: Scenario, text: str) -> dict:
     shows_progress = PROGRESS_EVIDENCE.search(text) is not None
     stage = scenario.stage
     step = scenario.step if shows_progress else None
@@ -339,13 +348,29 @@ def write_case(cases: list[dict], scenario: Scenario, cut: str, text: str, *, so
     import zstandard  # not needed on the GPU machine, which only runs the scenarios
 
     path.write_bytes(zstandard.ZstdCompressor(level=19).compress(text.encode("utf-8")))
-    label = {"stage": scenario.stage, "step": scenario.step} if cut == "full" else label_excerpt(scenario, text)
-    cases.append({
-        "id": case_id, "file": f"logs/{path.name}", "split": scenario.split, "framework": scenario.framework,
-        "category": scenario.category, **label, "remedy_params": scenario.remedy_params,
+    cases.append(case_label(scenario, cut, text, case_id=case_id, source=source))
+
+
+def case_label(scenario: Scenario, cut: str, text: str, *, case_id: str, source: str) -> dict:
+    """The labels.jsonl entry of one log: the scenario's truth, cut down to what an excerpt shows."""
+    shown = {"stage": scenario.stage, "step": scenario.step} if cut == "full" else label_excerpt(scenario, text)
+    return {
+        "id": case_id, "file": f"logs/{case_id}.log.zst", "split": scenario.split, "framework": scenario.framework,
+        "category": scenario.category, "remedy_params": scenario.remedy_params,
         **({"exit_code": scenario.exit_code} if scenario.exit_code is not None else {}),
-        "cut": cut, "source": source, "notes": scenario.notes,
-    })
+        **shown, "cut": cut, "source": source, "notes": scenario.notes,
+    }
+
+
+def relabel(cases: list[dict]) -> None:
+    """Label every kept log again from its scenario (after a change to the labelling rules), without runs."""
+    import zstandard
+
+    scenarios = {scenario.id: scenario for scenario in SCENARIOS + GPU_SCENARIOS}
+    for index, case in enumerate(cases):
+        text = zstandard.ZstdDecompressor().decompress((CORPUS / case["file"]).read_bytes()).decode("utf-8")
+        cases[index] = case_label(scenarios[case["id"].split("--")[0]], case["cut"], text, case_id=case["id"],
+                                  source=case["source"])
 
 
 def main() -> None:
@@ -354,13 +379,16 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None, help="scenario ids to (re)make; the rest stay")
     parser.add_argument("--gpu-raw", type=Path, help="on the GPU machine: run the GPU scenarios, raw logs here")
     parser.add_argument("--from-raw", type=Path, help="label the raw GPU logs in this folder into the corpus")
+    parser.add_argument("--relabel", action="store_true", help="label the kept logs again; run nothing")
     args = parser.parse_args()
     if args.gpu_raw:
         run_gpu_raw(args.python, args.gpu_raw)
         return
     LOGS.mkdir(exist_ok=True)
     cases = [json.loads(line) for line in LABELS.read_text().splitlines()] if LABELS.exists() else []
-    if args.from_raw:
+    if args.relabel:
+        relabel(cases)
+    elif args.from_raw:
         label_gpu_raw(cases, args.from_raw)
     else:
         make_cpu_cases(cases, args.python, args.only)

@@ -19,13 +19,13 @@ from app.diagnosis.redact import redact_text
 from app.diagnosis.remedies import build_remedies, corrected_command, relevant_parameters
 from app.diagnosis.rootcause import RootCause, choose_root_cause, fingerprint, last_exception_line
 from app.diagnosis.signatures import SignatureSet
-from app.diagnosis.stage import StageClassifier, traceback_frames
+from app.diagnosis.stage import StageClassifier
 
 DEFAULT_MAX_DECOMPRESSED_BYTES = 16 * 1024**3
 MAX_SAVE_MARKERS = 1000
 MAX_EVIDENCE_REPEATS = 3
 MAX_CURVE_POINTS = 500
-TRACEBACK_AFTER_LINES = 200  # a root line printed before the traceback that raised it (NCCL WARN, then the error)
+TRACEBACK_AFTER_LINES = 200  # how far after the root line a traceback may still be its own
 MIN_DUMPED_PARAMETERS = 5  # an argument dump this long shows the run was setting up
 
 _STAGE_PHRASES = {
@@ -184,8 +184,10 @@ class Diagnoser:
         if root is not None:
             root_line, root_context = root.line, root.context
             after = scan.last_exception[0] - root.line if scan.last_exception else 0
-            if 0 < after <= TRACEBACK_AFTER_LINES and not traceback_frames(root_context):
-                root_context = scan.last_exception_context  # a warning line first, the traceback after it
+            if 0 < after <= TRACEBACK_AFTER_LINES and self._stages.frame_kind(root_context) is None:
+                # a warning line first and the traceback after it, or a chained exception whose final
+                # traceback is the one that shows where the run was
+                root_context = scan.last_exception_context
         elif scan.last_exception:  # no signature: the last exception still places the failure
             root_line = scan.last_exception[0]
         verdict = self._stages.classify(

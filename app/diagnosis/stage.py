@@ -103,7 +103,9 @@ class StageClassifier:
             return StageVerdict("unknown", None, "the log shows no error and no progress")
         kind = self.frame_kind(root_context)
         if kind in ("training", "evaluation"):
-            return StageVerdict("early", step, "the traceback runs through the training loop; no step is shown")
+            if step is not None:  # a bar redrawn after the traceback still shows where the loop was
+                return StageVerdict(_by_step(step), step)
+            return StageVerdict("early", None, "the traceback runs through the training loop; no step is shown")
         if kind == "setup":
             return StageVerdict("load", None)
         if collective_sequence is not None and collective_sequence >= DEEP_COLLECTIVE_SEQUENCE:
