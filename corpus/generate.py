@@ -31,6 +31,7 @@ LABELS = CORPUS / "labels.jsonl"
 HF = "programs/hf_train.py"
 DDP = "programs/ddp_loop.py"
 GPU = "programs/gpu_train.py"
+LIGHTNING = "programs/lightning_train.py"
 HF_COMMON = ["--report_to", "none", "--logging_steps", "5", "--save_strategy", "no", "--per_device_train_batch_size",
              "4", "--gradient_accumulation_steps", "2", "--learning_rate", "5e-5", "--dataloader_num_workers", "0"]
 
@@ -48,6 +49,7 @@ class Scenario:
     split: str = "dev"
     env: dict[str, str] = field(default_factory=dict)
     tmpfs_kib: int | None = None  # the run's output directory on a tmpfs this small (a full disk)
+    readonly_after: str | None = None  # output regex after which that tmpfs is remounted read-only
     signal_after: tuple[str, int, str] | None = None  # (output regex, signal, "self" | "child") sent from outside
     exit_code: int | None = None  # given to the labels when the job's status is the only evidence
     cause: str | None = None  # what an excerpt must show for its category to be known (None: any cut shows it)
@@ -108,6 +110,64 @@ SCENARIOS = [
     Scenario("hf-sigterm-preempt", "transformers", hf("--max_steps", "100000"), "preempted", "mid_run", None,
              ["save_steps"], "SIGTERM from outside (a scheduler's time limit) in the middle of training",
              signal_after=(r"'epoch': '4\.", signal.SIGTERM, "self"), exit_code=143),
+    Scenario("hf-report-to-wandb-missing", "transformers", [*hf("--max_steps", "50"), "--report_to", "wandb"],
+             "environment_error", "load", None, ["report_to"],
+             "--report_to wandb without wandb installed", split="holdout"),
+    Scenario("hf-optim-bnb-missing", "transformers", hf("--optim", "adamw_bnb_8bit", "--max_steps", "50"),
+             "environment_error", "load", None, ["optim"], "an 8-bit optimizer without bitsandbytes installed"),
+    Scenario("hf-scheduler-choice", "transformers", hf("--lr_scheduler_type", "cosine_restarts", "--max_steps", "50"),
+             "config_error", "load", None, ["lr_scheduler_type"], "a scheduler name the parser does not accept",
+             split="holdout"),
+    Scenario("hf-checkpoint-readonly", "transformers", [*hf("--model_name_or_path", "{model}", "--max_steps", "300"),
+             "--save_strategy", "steps", "--save_steps", "150"], "checkpoint_save_error", "checkpoint", 150,
+             ["output_dir"], "the output folder turns read-only (a remount) before the save at step 150",
+             tmpfs_kib=65536, readonly_after=r"'epoch': '3\.", split="holdout"),
+    Scenario("lightning-host-oom-mid", "lightning", ["{python}", LIGHTNING, "--failure", "host-oom", "--failure_step",
+             "150", "--max_steps", "300"], "host_oom", "mid_run", 150, ["batch_size", "num_workers"],
+             "training_step cannot allocate host memory at step 150"),
+    Scenario("lightning-nan-anomaly", "lightning", ["{python}", LIGHTNING, "--failure", "nan", "--lr", "1e9",
+             "--max_steps", "300"], "nan_loss", "early", None, ["lr", "gradient_clip_val"],
+             "SGD at lr 1e9 with anomaly detection: a backward returns NaN", split="holdout"),
+    Scenario("lightning-missing-key", "lightning", ["{python}", LIGHTNING, "--failure", "missing-key", "--max_steps",
+             "100", "--batch_size", "1"], "data_error", "early", None, ["dataset", "collate_fn"],
+             "some rows lack the target field the training step reads"),
+    Scenario("lightning-gpu-missing", "lightning", ["{python}", LIGHTNING, "--accelerator", "gpu"], "gpu_hardware",
+             "load", None, ["accelerator"], "accelerator gpu on a machine without one", split="holdout"),
+    Scenario("lightning-precision-invalid", "lightning", ["{python}", LIGHTNING, "--precision", "17"], "config_error",
+             "load", None, ["precision"], "a precision Lightning does not know"),
+    Scenario("lightning-checkpoint-disk-full", "lightning", ["{python}", LIGHTNING, "--every_n_train_steps", "100",
+             "--max_steps", "300", "--output_dir", "{work}/out"], "checkpoint_save_error", "checkpoint", 100,
+             ["output_dir", "save_top_k"], "the checkpoint folder is a tiny tmpfs", tmpfs_kib=8, split="holdout"),
+    Scenario("lightning-sigkill-mid", "lightning", ["{python}", LIGHTNING, "--failure", "sigkill", "--failure_step",
+             "220", "--max_steps", "400", "--num_workers", "2"], "host_oom", "unknown", None,
+             ["num_workers", "batch_size"], "the process is SIGKILLed at step 220 (the OOM killer); the rich bar "
+             "never reached the log, so nothing shows where it was", exit_code=137),
+    Scenario("swift-dataset-missing", "ms-swift", ["{swift}", "sft", "--model", "{model}", "--model_type", "qwen2",
+             "--template", "qwen", "--dataset", "{work}/data/alpaca_zh.jsonl", "--tuner_type", "lora",
+             "--output_dir", "{work}/out"], "data_error", "load", None, ["dataset"], "--dataset names a missing file"),
+    Scenario("swift-torch-dtype-invalid", "ms-swift", ["{swift}", "sft", "--model", "{model}", "--model_type", "qwen2",
+             "--template", "qwen", "--dataset", "{data}", "--torch_dtype", "float8", "--output_dir", "{work}/out"],
+             "config_error", "load", None, ["torch_dtype"], "a torch_dtype ms-swift does not accept", split="holdout"),
+    Scenario("swift-quant-bnb-missing", "ms-swift", ["{swift}", "sft", "--model", "{model}", "--model_type", "qwen2",
+             "--template", "qwen", "--dataset", "{data}", "--tuner_type", "lora", "--quant_method", "bnb",
+             "--quant_bits", "4", "--output_dir", "{work}/out"], "environment_error", "load", None,
+             ["quant_method", "quant_bits"], "QLoRA with bitsandbytes not installed"),
+    Scenario("swift-attn-flash-missing", "ms-swift", ["{swift}", "sft", "--model", "{model}", "--model_type", "qwen2",
+             "--template", "qwen", "--dataset", "{data}", "--tuner_type", "lora", "--attn_impl", "flash_attn",
+             "--output_dir", "{work}/out", "--max_steps", "20"], "environment_error", "load", None, ["attn_impl"],
+             "--attn_impl flash_attn without flash-attn installed", split="holdout"),
+    Scenario("swift-report-wandb-missing", "ms-swift", ["{swift}", "sft", "--model", "{model}", "--model_type", "qwen2",
+             "--template", "qwen", "--dataset", "{data}", "--tuner_type", "lora", "--report_to", "wandb",
+             "--output_dir", "{work}/out", "--max_steps", "20"], "environment_error", "load", None, ["report_to"],
+             "--report_to wandb without wandb installed"),
+    Scenario("swift-ddp-rank-killed", "ms-swift", ["{swift}", "sft", "--model", "{model}", "--model_type", "qwen2",
+             "--template", "qwen", "--dataset", "{data}", "--tuner_type", "lora", "--max_steps", "100000",
+             "--logging_steps", "5", "--output_dir", "{work}/out", "--save_steps", "100000",
+             "--per_device_train_batch_size", "2", "--dataloader_num_workers", "0", "--ddp_backend", "gloo"],
+             "host_oom", "mid_run", 110, ["per_device_train_batch_size", "max_length", "dataloader_num_workers"],
+             "two ranks under swift's torchrun; one is SIGKILLed at step 110 (the OOM killer)",
+             env={"NPROC_PER_NODE": "2"}, signal_after=(r"'global_step/max_steps': '11\d/", signal.SIGKILL, "last-child"),
+             split="holdout", cause=r"exitcode\s*: -9|Signal 9|-9"),
     Scenario("ddp-gloo-hang-mid", "pytorch", ["{torchrun}", "--nproc_per_node", "2", DDP, "--failure", "hang-rank1",
              "--failure-step", "230", "--timeout-seconds", "10", "--steps", "400"], "nccl_timeout", "mid_run", 230,
              ["timeout", "ddp_timeout"], "rank 1 stops before the collective of step 230; rank 0 times out",
@@ -208,6 +268,32 @@ GPU_SCENARIOS = [
                   "--attn_implementation", "eager")[1:]], "gpu_oom", "early", None,
              ["per_device_train_batch_size", "max_length", "attn_implementation"],
              "a first batch far too large, under torchrun", split="holdout"),
+    Scenario("gpu-oom-seq-warmup-step140", "transformers", gpu("--failure", "seq-warmup-oom", "--failure_step", "140",
+             "--per_device_train_batch_size", "16", "--max_length", "512", "--attn_implementation", "eager",
+             "--max_steps", "300", "--bf16", "--dataloader_num_workers", "0"), "gpu_oom", "mid_run", 140,
+             ["per_device_train_batch_size", "max_length", "attn_implementation"],
+             "sequence-length warmup: batches 64 times longer from step 140, eager attention", split="holdout"),
+    Scenario("gpu-nan-bf16-lr", "transformers", gpu("--bf16", "--learning_rate", "20", "--max_grad_norm", "0",
+             "--per_device_train_batch_size", "8", "--max_steps", "200", "--logging_steps", "5",
+             "--lr_scheduler_type", "constant"), "nan_loss", "early", None, ["learning_rate", "max_grad_norm"],
+             "bf16 at learning rate 20 without clipping"),
+    Scenario("gpu-oom-torchrun-mid", "pytorch", ["{torchrun}", "--nproc_per_node", "1",
+             *gpu("--failure", "seq-warmup-oom", "--failure_step", "120", "--per_device_train_batch_size", "16",
+                  "--max_length", "512", "--attn_implementation", "eager", "--max_steps", "300",
+                  "--dataloader_num_workers", "0")[1:]], "gpu_oom", "mid_run", 120,
+             ["per_device_train_batch_size", "max_length", "attn_implementation"],
+             "longer batches from step 120 under torchrun: the OOM and torchrun's summary"),
+    Scenario("gpu-label-assert-mid", "transformers", gpu("--failure", "label-out-of-range", "--failure_step", "120",
+             "--per_device_train_batch_size", "8", "--max_steps", "300", "--dataloader_num_workers", "0"),
+             "cuda_error", "mid_run", 120, ["vocab_size", "num_labels"],
+             "labels past the vocabulary from step 120: an assert in the loss kernel", split="holdout"),
+    Scenario("gpu-oom-build-model", "transformers", gpu("--failure", "build-on-gpu", "--hidden_size", "16384",
+             "--num_hidden_layers", "96", "--vocab_size", "152064"), "gpu_oom", "load", None,
+             ["torch_dtype", "device_map", "deepspeed"], "a 300B-parameter model built on one GPU in float32"),
+    Scenario("gpu-lightning-oom", "lightning", ["{python}", "programs/lightning_train.py", "--accelerator", "gpu",
+             "--failure", "cuda-oom", "--failure_step", "130", "--max_steps", "300"], "gpu_oom", "mid_run", 130,
+             ["batch_size", "accumulate_grad_batches"], "Lightning on a GPU: a batch that does not fit at step 130",
+             split="holdout"),
 ]
 
 
@@ -227,6 +313,7 @@ PROGRESS_EVIDENCE = re.compile(
 )
 SAVE_EVIDENCE = re.compile(r"(?i)saving model checkpoint|_save_checkpoint|save_pretrained|save_model|checkpoint-\d+|"
                            r"safetensors.*save|save_file|torch\.save|\bin \w*save\w*\b")
+STEP_SHOWN = re.compile(r"(\d+)/\d+ \[|global_step/max_steps': '(\d+)/")
 TRAINING_FRAMES = re.compile(r"\bin (?:training_step|compute_loss|_inner_training_loop|backward|forward|"
                              r"__next__|_next_data|optimizer_step|train_step)\b|\bloss\.backward\(\)")
 
@@ -261,6 +348,7 @@ def run_scenario(scenario: Scenario, *, python: Path, root: Path, model: Path, d
     assert process.stdout is not None
     chunks: list[bytes] = []
     signalled = False
+    remounted = False
     os.set_blocking(process.stdout.fileno(), False)
     while True:
         piece = process.stdout.read()
@@ -270,6 +358,10 @@ def run_scenario(scenario: Scenario, *, python: Path, root: Path, model: Path, d
             break
         if time.monotonic() - started > 600:
             os.killpg(process.pid, signal.SIGKILL)
+        if scenario.readonly_after and not remounted and re.search(scenario.readonly_after.encode(),
+                                                                     b"".join(chunks[-50:])):
+            subprocess.run(["mount", "-o", "remount,ro", str(out)], check=True)
+            remounted = True
         if scenario.signal_after and not signalled:
             pattern, number, target = scenario.signal_after
             if re.search(pattern.encode(), b"".join(chunks[-50:])):
@@ -327,8 +419,20 @@ def label_excerpt(scenario: Scenario, text: str) -> dict:
     return _stage_of_excerpt(scenario, text)
 
 
+def _first_bad_loss_stage(text: str) -> tuple[str, int] | None:
+    """Where an excerpt of a diverged run first shows a NaN/Inf (or absurd) loss: the stage by the step there."""
+    steps: list[int] = []
+    for line in text.splitlines():
+        steps += [int(bar or swift) for bar, swift in STEP_SHOWN.findall(line)]
+        if re.search(r"(?i)(?:loss|grad_norm)'?:? '?(?:nan|-?inf)|returned nan|loss is (?:nan|inf)", line) and steps:
+            return ("mid_run" if steps[-1] > 100 else "early"), steps[-1]
+    return None
+
+
 def _stage_of_excerpt(scenario: Scenario, text: str) -> dict:
     shows_progress = PROGRESS_EVIDENCE.search(text) is not None
+    if scenario.category == "nan_loss" and (first_bad := _first_bad_loss_stage(text)):
+        return {"stage": first_bad[0], "step": scenario.step}
     stage = scenario.stage
     step = scenario.step if shows_progress else None
     if stage == "load":
@@ -382,7 +486,7 @@ def main() -> None:
     parser.add_argument("--relabel", action="store_true", help="label the kept logs again; run nothing")
     args = parser.parse_args()
     if args.gpu_raw:
-        run_gpu_raw(args.python, args.gpu_raw)
+        run_gpu_raw(args.python, args.gpu_raw, args.only)
         return
     LOGS.mkdir(exist_ok=True)
     cases = [json.loads(line) for line in LABELS.read_text().splitlines()] if LABELS.exists() else []
@@ -435,12 +539,14 @@ def make_cpu_cases(cases: list[dict], python: Path, only: list[str] | None) -> N
                   f"{time.monotonic() - started:.0f} s", file=sys.stderr)
 
 
-def run_gpu_raw(python: Path, target: Path) -> None:
+def run_gpu_raw(python: Path, target: Path, only: list[str] | None) -> None:
     """On the GPU machine: run every GPU scenario and leave its raw log and exit status in target."""
     target.mkdir(parents=True, exist_ok=True)
     statuses = {}
     with tempfile.TemporaryDirectory(prefix="trainwreck-corpus-") as scratch:
         for scenario in GPU_SCENARIOS:
+            if only is not None and scenario.id not in only:
+                continue
             started = time.monotonic()
             text, status = run_scenario(scenario, python=python, root=Path(scratch), model=Path(), data=Path(),
                                         bad_data=Path())

@@ -87,11 +87,15 @@ def build_remedies(
     for spec in signature.spec.remedies:
         if not _condition_holds(spec, facts):
             continue
+        if spec.when_error is not None and regex.search(spec.when_error, error_text) is None:
+            continue
         if spec.parameter_from is not None:
             named = regex.search(spec.parameter_from, error_text)
             if named is None:
                 continue
-            spec = spec.model_copy(update={"parameter": [named.group("parameter").lstrip("-")]})
+            name = named.group("parameter").lstrip("-")
+            name = name if name.isupper() else name.lower()  # `Precision '17' is invalid` names `precision`
+            spec = spec.model_copy(update={"parameter": [name]})
         found = facts.lookup(spec.parameter)
         if found is None and spec.only_if_present:
             continue

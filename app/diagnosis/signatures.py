@@ -35,6 +35,17 @@ class RemedySpec(BaseModel):
     only_if_present: bool = False
     unless_current: list[str] = Field(default_factory=list)
     parameter_from: str | None = None  # a regex with a `parameter` group: the setting the error line names
+    when_error: str | None = None  # a regex the root cause's line must match (which package is missing, say)
+
+    @field_validator("when_error")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                regex.compile(value)
+            except regex.error as error:
+                raise ValueError(f"invalid regex: {error}") from None
+        return value
 
     @field_validator("parameter_from")
     @classmethod

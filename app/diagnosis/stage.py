@@ -108,6 +108,8 @@ class StageClassifier:
             return StageVerdict("early", None, "the traceback runs through the training loop; no step is shown")
         if kind == "setup":
             return StageVerdict("load", None)
+        if step is not None:  # the only bar comes after the error: redrawn as the process exited
+            return StageVerdict(_by_step(step), step)
         if collective_sequence is not None and collective_sequence >= DEEP_COLLECTIVE_SEQUENCE:
             return StageVerdict("mid_run", None, f"collective number {collective_sequence} is deep into training")
         if setup_shown:

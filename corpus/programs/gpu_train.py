@@ -57,17 +57,24 @@ class GrowingBatch(TrainerCallback):
         self.collator, self.args = collator, args
 
     def on_step_begin(self, training_args, state, control, **kwargs):  # type: ignore[no-untyped-def]
-        if self.args.failure == "seq-warmup-oom" and state.global_step >= self.args.failure_step:
-            self.collator.repeat = 64
+        if state.global_step >= self.args.failure_step:
+            if self.args.failure == "seq-warmup-oom":
+                self.collator.repeat = 64
+            elif self.args.failure == "label-out-of-range":
+                self.collator.bad_label = self.args.vocab_size + 5
 
 
 class Collator:
     def __init__(self) -> None:
         self.repeat = 1
+        self.bad_label: int | None = None
 
     def __call__(self, features: list[dict]) -> dict:
         ids = torch.stack([feature["input_ids"] for feature in features]).repeat(1, self.repeat)
-        return {"input_ids": ids, "labels": ids.clone()}
+        labels = ids.clone()
+        if self.bad_label is not None:
+            labels[:, -3] = self.bad_label
+        return {"input_ids": ids, "labels": labels}
 
 
 def main() -> None:
@@ -78,7 +85,11 @@ def main() -> None:
     config._attn_implementation = script_args.attn_implementation
     dtype = getattr(torch, script_args.torch_dtype)
     print(f"Loading model Qwen2ForCausalLM ({script_args.num_hidden_layers} layers, hidden {script_args.hidden_size})")
-    model = Qwen2ForCausalLM(config).to(dtype)
+    if script_args.failure == "build-on-gpu":
+        with torch.device("cuda"):
+            model = Qwen2ForCausalLM(config).to(dtype)
+    else:
+        model = Qwen2ForCausalLM(config).to(dtype)
     print(f"Model parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M")
     if script_args.failure == "load-oom":
         model = model.to("cuda")
