@@ -11,9 +11,9 @@ from app.diagnosis.progress import Progress
 
 EARLY_STEP_LIMIT = 100
 
-_FRAME_LINE = re.compile(r'^\s*(?:\[[^\]\n]{0,40}\]:?\s*)?File "[^"\n]*", line \d+, in ([\w.<>]+)', re.M)
+_FRAME_LINE = re.compile(r'^[^\n]{0,200}?File "[^"\n]*", line \d+, in ([\w.<>]+)', re.M)  # any prefix: ranks, timestamps
 _LAST_TRACEBACK = "Traceback (most recent call last)"
-DEEP_COLLECTIVE_SEQUENCE = 10_000  # a collective numbered this high is far past the first 100 steps
+DEEP_COLLECTIVE_SEQUENCE = 1_000  # collectives numbered in the thousands: past setup, well into training
 
 @dataclass(frozen=True, slots=True)
 class StageVerdict:
