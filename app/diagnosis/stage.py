@@ -11,7 +11,8 @@ from app.diagnosis.progress import Progress
 
 EARLY_STEP_LIMIT = 100
 
-_FRAME_LINE = re.compile(r'^[^\n]{0,200}?File "[^"\n]*", line \d+, in ([\w.<>]+)', re.M)  # any prefix: ranks, timestamps
+# a traceback frame behind any prefix: rank tags, timestamps, job ids
+_FRAME_LINE = re.compile(r'^[^\n]{0,200}?File "[^"\n]*", line \d+, in ([\w.<>]+)', re.M)
 _LAST_TRACEBACK = "Traceback (most recent call last)"
 DEEP_COLLECTIVE_SEQUENCE = 1_000  # collectives numbered in the thousands: past setup, well into training
 
