@@ -6,14 +6,8 @@ import textwrap
 from typing import Any, TextIO
 
 from app.diagnosis.model import Diagnosis
+from app.diagnosis.taxonomy import stage_wording
 
-_STAGE_NAMES = {
-    "load": "while loading (before training)",
-    "early": "early (first 100 steps)",
-    "mid_run": "mid-run",
-    "checkpoint": "while saving a checkpoint",
-    "unknown": "unknown",
-}
 _WIDTH = 100
 
 
@@ -39,7 +33,9 @@ def render_report(diagnosis: Diagnosis, *, color: bool = False) -> str:
     lines: list[str] = []
     headline = f"{diagnosis.title}  [{diagnosis.category}]"
     lines.append(style(headline, "1;31" if diagnosis.category != "unknown" else "1;33"))
-    where = _STAGE_NAMES.get(diagnosis.stage, diagnosis.stage)
+    where = stage_wording(diagnosis.stage).where
+    if diagnosis.stage_reason:
+        where += f" ({diagnosis.stage_reason})"
     if diagnosis.step is not None:
         where += f", step {diagnosis.step}" + (f" of {diagnosis.total_steps}" if diagnosis.total_steps else "")
     lines.append(f"Where: {where}    confidence {diagnosis.confidence:.2f}")

@@ -50,9 +50,7 @@ class LossPoint(BaseModel):
 
 
 class DiagnosisBody(BaseModel):
-    """The contract's diagnosis JSON (fields the engine adds later pass through)."""
-
-    model_config = ConfigDict(extra="allow")
+    """The contract's diagnosis JSON: the fields of app.diagnosis.model.Diagnosis (a test keeps them equal)."""
 
     category: str
     stage: Stage
@@ -70,6 +68,8 @@ class DiagnosisBody(BaseModel):
     corrected_command: str | None = None
     loss_curve: list[LossPoint] = []
     signature_set_version: str = ""
+    stage_reason: str | None = None
+    warnings: list[str] = []
     lines_read: int = 0
     bytes_read: int = 0
 

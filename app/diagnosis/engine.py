@@ -20,6 +20,7 @@ from app.diagnosis.remedies import build_remedies, corrected_command, relevant_p
 from app.diagnosis.rootcause import RootCause, choose_root_cause, fingerprint, last_exception_line
 from app.diagnosis.signatures import SignatureSet
 from app.diagnosis.stage import StageClassifier
+from app.diagnosis.taxonomy import stage_wording
 
 DEFAULT_MAX_DECOMPRESSED_BYTES = 16 * 1024**3
 MAX_SAVE_MARKERS = 1000
@@ -28,13 +29,6 @@ MAX_CURVE_POINTS = 500
 TRACEBACK_AFTER_LINES = 200  # how far after the root line a traceback may still be its own
 MIN_DUMPED_PARAMETERS = 5  # an argument dump this long shows the run was setting up
 
-_STAGE_PHRASES = {
-    "load": "before training started (while loading or setting up)",
-    "early": "in the first steps of training",
-    "mid_run": "in the middle of training",
-    "checkpoint": "while saving a checkpoint",
-    "unknown": "at a point the log does not show",
-}
 
 EXCEPTION_SCREEN = rb"[A-Z]\w*(?:Error|Exception|Interrupt|Failure|Fault)\b"
 
@@ -237,6 +231,8 @@ class Diagnoser:
             corrected_command=corrected_command(scan.facts.command, remedies, launcher_env=self._launcher_env),
             loss_curve=_thin_curve(progress.loss_curve),
             signature_set_version=self.version,
+            stage_reason=verdict.reason or None,
+            warnings=list(dict.fromkeys(scan.state.warnings)),
             lines_read=scan.lines,
             bytes_read=scan.bytes_read,
         )
@@ -312,7 +308,7 @@ def _confidence(root: Hit, hits: list[Hit]) -> float:
 
 def _summary(root: Hit, stage: str, step: int | None, total: int | None, cause: RootCause, scan: _Scan) -> str:
     spec = root.signature.spec
-    where = _STAGE_PHRASES[stage]
+    where = stage_wording(stage).sentence
     if scan.facts.during_eval and stage in ("early", "mid_run"):
         where += ", during evaluation"
     if step is not None:

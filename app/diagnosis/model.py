@@ -51,6 +51,8 @@ class Diagnosis:
     corrected_command: str | None = None
     loss_curve: list[LossPoint] = field(default_factory=list)
     signature_set_version: str = ""
+    stage_reason: str | None = None  # why the stage is what it is, where the log leaves it open
+    warnings: list[str] = field(default_factory=list)  # what the engine could not read in full
     lines_read: int = 0
     bytes_read: int = 0
 

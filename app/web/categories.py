@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from app.diagnosis.taxonomy import stage_wording
+
 CATEGORY_LABELS: dict[str, str] = {
     "gpu_oom": "GPU out of memory",
     "host_oom": "Host out of memory",
@@ -44,14 +46,6 @@ CATEGORY_COLORS: dict[str, str] = {
     "unknown": "#8d99ae",
 }
 
-STAGE_LABELS: dict[str, str] = {
-    "load": "Loading",
-    "early": "Early",
-    "mid_run": "Mid-run",
-    "checkpoint": "Checkpoint",
-    "unknown": "Unknown",
-}
-
 STAGE_COLORS: dict[str, str] = {
     "load": "#7b2cbf",
     "early": "#e07a1f",
@@ -77,7 +71,7 @@ def category_color(category: str) -> str:
 
 def stage_label(stage: str) -> str:
     """The short human label of a stage id."""
-    return STAGE_LABELS.get(stage, stage)
+    return stage_wording(stage).label
 
 
 def stage_color(stage: str) -> str:

@@ -2,17 +2,21 @@ from pathlib import Path
 
 import pytest
 
-from app.diagnosis.taxonomy import categories, stages
+from app.diagnosis.taxonomy import _taxonomy, categories, stages
 from app.web.categories import (
     CATEGORY_COLORS,
     CATEGORY_LABELS,
     STAGE_COLORS,
-    STAGE_LABELS,
     badge_text_color,
     category_label,
     category_stylesheet,
     contrast_ratio,
 )
+
+
+def _taxonomy_wording() -> dict:
+    return _taxonomy()["stage_wording"]
+
 
 STATIC = Path(__file__).parents[2] / "app" / "web" / "static"
 
@@ -22,8 +26,8 @@ def test_every_taxonomy_category_has_a_label_and_a_colour():
     assert set(CATEGORY_COLORS) == set(categories())
 
 
-def test_every_stage_has_a_label_and_a_colour():
-    assert set(STAGE_LABELS) == set(stages())
+def test_every_stage_has_wording_and_a_colour():
+    assert set(_taxonomy_wording()) == set(stages())
     assert set(STAGE_COLORS) == set(stages())
 
 

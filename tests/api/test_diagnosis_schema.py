@@ -1,0 +1,19 @@
+"""The API's diagnosis body and the engine's Diagnosis are one contract: a field added to one is in the other."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from app.api.schemas import DiagnosisBody
+from app.diagnosis.model import Diagnosis
+
+
+def test_the_api_body_has_exactly_the_fields_of_the_engine_diagnosis() -> None:
+    assert set(DiagnosisBody.model_fields) == {field.name for field in dataclasses.fields(Diagnosis)}
+
+
+def test_a_diagnosis_validates_as_the_api_body() -> None:
+    diagnosis = Diagnosis(category="gpu_oom", stage="unknown", step=None, total_steps=None, signature="cuda-oom",
+                          title="t", summary="s", confidence=0.9, stage_reason="the excerpt shows no progress or setup")
+    body = DiagnosisBody.model_validate(diagnosis.to_dict())
+    assert body.stage_reason == "the excerpt shows no progress or setup"
