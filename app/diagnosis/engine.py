@@ -16,10 +16,10 @@ from app.diagnosis.model import Diagnosis, Evidence, LossPoint, Remedy, Symptom
 from app.diagnosis.progress import SCREEN_PATTERNS, Progress, ProgressTracker
 from app.diagnosis.reader import LogSource, decode_line, iter_decompressed, iter_line_blocks, strip_ansi
 from app.diagnosis.redact import redact_text
-from app.diagnosis.remedies import build_remedies, corrected_command, relevant_parameters
+from app.diagnosis.remedies import Circumstances, build_remedies, corrected_command, relevant_parameters
 from app.diagnosis.rootcause import RootCause, choose_root_cause, fingerprint, last_exception_line
 from app.diagnosis.signatures import SignatureSet
-from app.diagnosis.stage import StageClassifier
+from app.diagnosis.stage import StageClassifier, StageVerdict
 from app.diagnosis.taxonomy import stage_wording
 
 DEFAULT_MAX_DECOMPRESSED_BYTES = 16 * 1024**3
@@ -194,22 +194,30 @@ class Diagnoser:
             setup_shown=setup_shown,
             collective_sequence=self.frameworks.collective_sequence(root.text) if root is not None else None,
         )
+        if verdict.stage == "checkpoint" and verdict.step is None and root is not None:
+            saved = self.frameworks.checkpoint_step(f"{root_context[-2000:]}\n{root.text}")
+            verdict = StageVerdict("checkpoint", saved) if saved is not None else verdict
         if root is None:
             headline = self._unknown(scan, exit_code)
             remedies: list[Remedy] = []
         else:
-            scan.facts.during_eval = self._stages.during_evaluation(root.context)
-            scan.facts.during_save = verdict.stage == "checkpoint"
-            scan.facts.during_load = verdict.stage == "load"
+            circumstances = Circumstances(
+                during_eval=self._stages.during_evaluation(root.context),
+                during_save=verdict.stage == "checkpoint",
+                during_load=verdict.stage == "load",
+                allocation_exceeds_gpu=_allocation_exceeds_gpu(scan.facts),
+            )
             framework = self.frameworks.by_id(scan.facts.framework)
             spellings = framework.spec.spellings if framework is not None else ()
-            remedies = build_remedies(root.signature, scan.facts, spellings=spellings, error_text=root.text)
+            remedies = build_remedies(root.signature, scan.facts, circumstances=circumstances, spellings=spellings,
+                                      error_text=root.text, error_context=root_context)
             spec = root.signature.spec
             headline = _Headline(
                 category=spec.category,
                 signature=spec.id,
                 title=spec.title,
-                summary=_summary(root, verdict.stage, verdict.step, progress.total_steps, cause, scan),
+                summary=_summary(root, verdict.stage, verdict.step, progress.total_steps, cause,
+                                 during_eval=circumstances.during_eval),
                 confidence=_confidence(root, scan.state.hits),
                 evidence=_evidence(root, scan),
                 fingerprint=fingerprint(spec.category, spec.id, root.text),
@@ -287,6 +295,12 @@ def _last_nonblank_line(data: bytes, last_line_number: int) -> tuple[int, str] |
     return None
 
 
+def _allocation_exceeds_gpu(facts: RunFacts) -> bool:
+    """Whether one allocation asked for more than the whole card holds (an attention matrix, a logits tensor)."""
+    tried, total = facts.tried_to_allocate_gib, facts.gpu_memory_gib
+    return tried is not None and total is not None and tried > total
+
+
 def _evidence(root: Hit, scan: _Scan) -> list[Evidence]:
     evidence = [Evidence(line=root.line, text=redact_text(root.text))]
     repeats = [hit for hit in scan.state.hits if hit.signature is root.signature and hit.line != root.line]
@@ -306,10 +320,12 @@ def _confidence(root: Hit, hits: list[Hit]) -> float:
     return round(min(value, 0.97), 2)
 
 
-def _summary(root: Hit, stage: str, step: int | None, total: int | None, cause: RootCause, scan: _Scan) -> str:
+def _summary(
+    root: Hit, stage: str, step: int | None, total: int | None, cause: RootCause, *, during_eval: bool
+) -> str:
     spec = root.signature.spec
     where = stage_wording(stage).sentence
-    if scan.facts.during_eval and stage in ("early", "mid_run"):
+    if during_eval and stage in ("early", "mid_run"):
         where += ", during evaluation"
     if step is not None:
         where += f", at step {step}" + (f" of {total}" if total else "")

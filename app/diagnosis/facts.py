@@ -87,9 +87,6 @@ class RunFacts:
     gpu_memory_gib: float | None = None
     gpu_free_gib: float | None = None
     tried_to_allocate_gib: float | None = None
-    during_eval: bool = False  # the root cause happened inside an evaluation loop
-    during_save: bool = False  # the run died while saving a checkpoint
-    during_load: bool = False  # the run died before the training loop started
 
     def lookup(self, names: list[str]) -> tuple[str, Any] | None:
         """The first of these settings the log shows a value for, as (spelling in the log, value)."""
@@ -103,12 +100,12 @@ class RunFacts:
         return None
 
     def truthy(self, name: str) -> bool:
-        """Whether a parameter or fact is set to something true (used by remedy conditions)."""
+        """Whether a parameter the log shows is set to something true (used by remedy conditions)."""
         found = self.lookup([name])
-        if found is not None:
-            value = found[1]
-            return bool(value) and value not in ("no", "false", "False", "0", "none")
-        return bool(getattr(self, name, None))
+        if found is None:
+            return False
+        value = found[1]
+        return bool(value) and value not in ("no", "false", "False", "0", "none")
 
     def to_dict(self, relevant: set[str]) -> dict[str, Any]:
         """The `run` object of the diagnosis: the facts plus the parameters remedies care about."""

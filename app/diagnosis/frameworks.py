@@ -87,6 +87,7 @@ class FrameworkSpec(BaseModel):
     collective_sequence: str | None = None  # a collective's running number in its errors, group `sequence`
     setup_lines: list[str] = Field(default_factory=list)  # lines that show the run setting itself up
     save_lines: list[str] = Field(default_factory=list)  # lines that show a checkpoint being written
+    checkpoint_steps: list[str] = Field(default_factory=list)  # a checkpoint's name with its step, group `step`
 
     @field_validator("recognise", "setup_lines", "save_lines")
     @classmethod
@@ -96,6 +97,14 @@ class FrameworkSpec(BaseModel):
                 regex.compile(pattern)
             except regex.error as error:
                 raise ValueError(f"invalid regex {pattern!r}: {error}") from None
+        return value
+
+    @field_validator("checkpoint_steps")
+    @classmethod
+    def _step_group(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if "step" not in regex.compile(pattern).groupindex:
+                raise ValueError(f"{pattern!r} names no `step` group")
         return value
 
     @field_validator("collective_sequence")
@@ -145,6 +154,14 @@ class FrameworkSet:
         """One pattern for every framework's setup (or save) lines."""
         patterns = [pattern for framework in self.frameworks for pattern in getattr(framework.spec, kind)]
         return regex.compile(b"|".join(b"(?:" + pattern.encode("utf-8") + b")" for pattern in patterns))
+
+    def checkpoint_step(self, text: str) -> int | None:
+        """The step in the name of the last checkpoint the text mentions (`checkpoint-600`, `global_step600`)."""
+        found: list[tuple[int, int]] = []
+        for framework in self.frameworks:
+            for pattern in framework.spec.checkpoint_steps:
+                found += [(match.end(), int(match.group("step"))) for match in regex.finditer(pattern, text)]
+        return max(found)[1] if found else None
 
     def collective_sequence(self, text: str) -> int | None:
         """The collective's running number an error line shows (NCCL's `SeqNum=123456`), or None."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
+from dataclasses import dataclass
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -12,7 +13,7 @@ import regex
 
 from app.diagnosis.facts import RunFacts
 from app.diagnosis.model import Remedy
-from app.diagnosis.signatures import RemedySpec, Signature, SignatureSet
+from app.diagnosis.signatures import CIRCUMSTANCES, RemedySpec, Signature, SignatureSet
 
 _SWIFT_SCRIPT = re.compile(r"\S*swift/cli/(_megatron/)?(sft|pt|rlhf|infer|export)\.py\b")
 _CLI_FLAG = re.compile(r"(?<!\S)--([A-Za-z][\w-]*)(?:=|\s+)(?!--)(\S+)")
@@ -66,26 +67,59 @@ def _suggest(spec: RemedySpec, current: Any) -> Any:
     return max(1, round(scaled)) if isinstance(current, int) and abs(scaled) >= 1 else _round(scaled)
 
 
-def _condition_holds(spec: RemedySpec, facts: RunFacts) -> bool:
-    """Every negated fact must be false, and at least one plain fact (if any is listed) true."""
-    required = [name for name in spec.when if not name.startswith("!")]
-    excluded = [name[1:] for name in spec.when if name.startswith("!")]
-    if any(facts.truthy(name) for name in excluded):
+@dataclass(frozen=True, slots=True)
+class Circumstances:
+    """How the run died, as remedy conditions see it (apart from how it was configured: the RunFacts)."""
+
+    during_eval: bool = False  # the root cause happened inside an evaluation loop
+    during_save: bool = False  # the run died while saving a checkpoint
+    during_load: bool = False  # the run died before the training loop started
+    allocation_exceeds_gpu: bool = False  # one allocation asked for more than the whole card
+
+
+def _conditions_hold(conditions: list[str], facts: RunFacts, circumstances: Circumstances) -> bool:
+    """Every negated condition must be false, and at least one plain one (if any is listed) true."""
+
+    def true(name: str) -> bool:
+        return bool(getattr(circumstances, name)) if name in CIRCUMSTANCES else facts.truthy(name)
+
+    required = [name for name in conditions if not name.startswith("!")]
+    excluded = [name[1:] for name in conditions if name.startswith("!")]
+    if any(true(name) for name in excluded):
         return False
-    return not required or any(facts.truthy(name) for name in required)
+    return not required or any(true(name) for name in required)
+
+
+def _capped(spec: RemedySpec, suggested: Any, facts: RunFacts, circumstances: Circumstances) -> Any:
+    """A scaled suggestion no higher than the first ceiling whose conditions hold (the field's safe value)."""
+    if not isinstance(suggested, int | float) or isinstance(suggested, bool):
+        return suggested
+    for ceiling in spec.ceiling:
+        if _conditions_hold(ceiling.when, facts, circumstances):
+            return min(suggested, ceiling.value)
+    return suggested
 
 
 def build_remedies(
-    signature: Signature, facts: RunFacts, *, spellings: Collection[str] = (), error_text: str = ""
+    signature: Signature,
+    facts: RunFacts,
+    *,
+    circumstances: Circumstances | None = None,
+    spellings: Collection[str] = (),
+    error_text: str = "",
+    error_context: str = "",
 ) -> list[Remedy]:
     """The signature's remedies, tailored: current values from the log, suggestions computed from them.
 
     `spellings` are how the run's framework names settings, used for settings the log does not show;
-    `error_text` is the root cause's line, for remedies that take the setting from what the error names.
+    `error_text` is the root cause's line, for remedies that take the setting from what the error names,
+    and `error_context` the traceback above it, for remedies that the place of the error puts first.
     """
+    circumstances = circumstances or Circumstances()
     remedies: list[Remedy] = []
+    promoted: list[Remedy] = []
     for spec in signature.spec.remedies:
-        if not _condition_holds(spec, facts):
+        if not _conditions_hold(spec.when, facts, circumstances):
             continue
         if spec.when_error is not None and regex.search(spec.when_error, error_text) is None:
             continue
@@ -102,22 +136,25 @@ def build_remedies(
         name, current = found if found is not None else (_default_spelling(spec.parameter, spellings), None)
         if current is not None and str(current).lower() in {value.lower() for value in spec.unless_current}:
             continue  # already one of the values the remedy would move away from
-        suggested = _suggest(spec, current)
+        suggested = _capped(spec, _suggest(spec, current), facts, circumstances)
         if current is not None and suggested == current:
             continue  # already what we would suggest
         if spec.action in ("halve", "double", "scale") and current is not None and suggested is None:
             continue
         if spec.action == "halve" and current == 1:
             continue  # cannot halve further; the other remedies apply
-        remedies.append(Remedy(parameter=name, current=current, suggested=suggested, why=spec.why.strip()))
-        if spec.compensate and spec.action in ("halve", "double") and _compensation_applies(spec, facts, current):
-            remedies.extend(_compensations(spec, facts, current=current, suggested=suggested))
-    return remedies
+        found_remedies = [Remedy(parameter=name, current=current, suggested=suggested, why=spec.why.strip())]
+        if spec.compensate and spec.action in ("halve", "double") and _compensation_applies(spec, facts, spellings):
+            found_remedies.extend(_compensations(spec, facts, current=current, suggested=suggested))
+        first = spec.promote_if is not None and regex.search(spec.promote_if, f"{error_context}\n{error_text}")
+        (promoted if first else remedies).extend(found_remedies)
+    return promoted + remedies
 
 
-def _compensation_applies(spec: RemedySpec, facts: RunFacts, current: Any) -> bool:
-    """Only where the run has that setting: Megatron, say, derives accumulation from the global batch."""
-    return current is None or facts.lookup(spec.compensate) is not None
+def _compensation_applies(spec: RemedySpec, facts: RunFacts, spellings: Collection[str]) -> bool:
+    """Only where the run has that setting (the log shows it, or its framework spells it): Megatron, say,
+    derives accumulation from the global batch."""
+    return facts.lookup(spec.compensate) is not None or any(name in spellings for name in spec.compensate)
 
 
 def _compensations(spec: RemedySpec, facts: RunFacts, *, current: Any, suggested: Any) -> list[Remedy]:
@@ -170,8 +207,8 @@ def corrected_command(
         flag = re.compile(rf"(?<!\S)--{re.escape(remedy.parameter)}(?:=|\s+)(?!--)(\"[^\"]*\"|'[^']*'|\S+)")
         env_name = launcher_env.get(remedy.parameter, remedy.parameter)
         env = re.compile(rf"(?<!\S){re.escape(env_name)}=\S+")
-        if flag.search(text):
-            text = flag.sub(_literal(f"--{remedy.parameter} {value}"), text, count=1)
+        if occurrences := list(flag.finditer(text)):
+            text = _set_last_flag(text, occurrences, f"--{remedy.parameter} {value}")
         elif env.search(text):
             text = env.sub(_literal(f"{env_name}={value}"), text, count=1)
         elif remedy.parameter.isupper():
@@ -186,6 +223,16 @@ def corrected_command(
     if not changed:
         return None
     return " ".join([*env_prefix, text])
+
+
+def _set_last_flag(text: str, occurrences: list[re.Match[str]], replacement: str) -> str:
+    """The flag set once: argparse keeps the last of repeated flags, so that one takes the new value and the
+    earlier ones (which never applied) go."""
+    last = occurrences[-1]
+    text = text[: last.start()] + replacement + text[last.end() :]
+    for earlier in reversed(occurrences[:-1]):
+        text = (text[: earlier.start()].rstrip() + " " + text[earlier.end() :].lstrip()).strip()
+    return text
 
 
 def _takes_config_overrides(command: str) -> bool:

@@ -20,6 +20,25 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 
 
+# What the engine knows about the moment of death, for remedy conditions (`when:`); every other name
+# in a condition is a setting, and must be one that some remedy of the set names.
+CIRCUMSTANCES = ("during_eval", "during_save", "during_load", "allocation_exceeds_gpu")
+
+
+class Ceiling(BaseModel):
+    """The most a scaled suggestion may be, under conditions: the field's safe learning rate for a dtype."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: float
+    when: list[str] = Field(default_factory=list)
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
 class RemedySpec(BaseModel):
     """One remedy of a signature: which setting, what to do with it, and why."""
 
@@ -36,8 +55,10 @@ class RemedySpec(BaseModel):
     unless_current: list[str] = Field(default_factory=list)
     parameter_from: str | None = None  # a regex with a `parameter` group: the setting the error line names
     when_error: str | None = None  # a regex the root cause's line must match (which package is missing, say)
+    promote_if: str | None = None  # a regex on the error and its traceback that puts this remedy first
+    ceiling: list[Ceiling] = Field(default_factory=list)  # the first whose `when` holds caps the suggestion
 
-    @field_validator("when_error")
+    @field_validator("when_error", "promote_if")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
@@ -234,4 +255,21 @@ def load_signature_set(
             seen[signature.id] = path
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
             loaded.append(signature)
+    _check_conditions(loaded)
     return SignatureSet(signatures=tuple(loaded), version=digest.hexdigest()[:12])
+
+
+def _check_conditions(signatures: Sequence[Signature]) -> None:
+    """Every `when:` names a circumstance or a setting some remedy names: a misspelt condition is an error,
+    not advice that is silently never given."""
+    settings = {name for signature in signatures for spec in signature.spec.remedies for name in spec.parameter}
+    known = settings | set(CIRCUMSTANCES)
+    for signature in signatures:
+        for index, spec in enumerate(signature.spec.remedies):
+            conditions = [*spec.when, *(name for ceiling in spec.ceiling for name in ceiling.when)]
+            for name in conditions:
+                if name.lstrip("!") not in known:
+                    raise SignatureError(
+                        f"{signature.path}: field 'remedies.{index}.when': {name!r} is neither a circumstance "
+                        f"({', '.join(CIRCUMSTANCES)}) nor a setting any remedy names"
+                    )

@@ -208,3 +208,36 @@ def test_an_error_training_went_on_after_is_not_the_root_cause(diagnoser: Diagno
 def test_a_rank_error_followed_by_a_few_steps_on_other_ranks_stays_the_root(diagnoser: Diagnoser) -> None:
     diagnosis = diagnoser.diagnose(_multi_rank_oom_log())
     assert diagnosis.category == "gpu_oom"
+
+
+def test_a_failed_save_takes_its_step_from_the_checkpoint_folder(diagnoser: Diagnoser) -> None:
+    lines = [
+        "Traceback (most recent call last):",
+        '  File "/opt/lib/transformers/trainer.py", line 3000, in _save_checkpoint',
+        "    self.save_model(output_dir)",
+        "OSError: [Errno 28] No space left on device: '/scratch/run/checkpoint-600/model.safetensors'",
+    ]
+    diagnosis = diagnoser.diagnose(("\n".join(lines) + "\n").encode())
+    assert (diagnosis.category, diagnosis.stage, diagnosis.step) == ("checkpoint_save_error", "checkpoint", 600)
+
+
+def test_an_oom_in_eager_attention_puts_the_attention_implementation_first(diagnoser: Diagnoser) -> None:
+    lines = [
+        "Traceback (most recent call last):",
+        '  File "/opt/lib/transformers/models/qwen2/modeling_qwen2.py", line 163, in eager_attention_forward',
+        "    attn_weights = torch.matmul(query, key_states.transpose(2, 3)) * scaling",
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 512.00 GiB. GPU 0 has a total capacity of "
+        "139.80 GiB of which 64.89 GiB is free.",
+    ]
+    diagnosis = diagnoser.diagnose(("\n".join(lines) + "\n").encode())
+    assert diagnosis.remedies[0].parameter == "attn_implementation"
+
+
+def test_a_diverged_learning_rate_is_cut_to_the_fields_safe_rate(diagnoser: Diagnoser) -> None:
+    lines = ["learning_rate=10.0", "bf16=True"] + [
+        f"{{'loss': {loss}, 'learning_rate': 10.0, 'epoch': 0.{step}}}" for step, loss in enumerate((2.1, 1.9, "nan"))
+    ]
+    diagnosis = diagnoser.diagnose(("\n".join(lines) + "\n").encode())
+    assert diagnosis.category == "nan_loss"
+    learning_rate = next(remedy for remedy in diagnosis.remedies if remedy.parameter == "learning_rate")
+    assert learning_rate.current == 10.0 and learning_rate.suggested == 1e-4
