@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from dataclasses import dataclass
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import regex
