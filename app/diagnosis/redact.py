@@ -1,101 +1,136 @@
 """Secrets that training logs leak, replaced before anything is stored or shown.
 
-Each rule is screened first by one Hyperscan pass over the block; only the rules that fired run
-their `re` substitution, so a multi-GB log without secrets costs one fast scan.
+The forms of secret are data (`redactions/`, see its README). Every form is screened first by one
+Hyperscan pass over the block; only the forms that fired run their substitution, so a multi-GB log
+without secrets costs one fast scan. The set is built on first use, not at import.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 import hyperscan
+import regex
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from app.errors import SignatureError
+
+BUILTIN_REDACTION_DIR = Path(__file__).resolve().parents[2] / "redactions"
+PATTERN_TIMEOUT_SECONDS = 1.0
+_SCREEN_FLAGS = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_PREFILTER
+
+
+class RedactionSamples(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    match: list[str] = Field(min_length=1)
+    no_match: list[str] = Field(min_length=1)
+
+
+class RedactionSpec(BaseModel):
+    """The schema of one redaction file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    order: int = Field(default=10, ge=0, le=100)
+    pattern: str
+    samples: RedactionSamples
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            regex.compile(value)
+        except regex.error as error:
+            raise ValueError(f"invalid regex: {error}") from None
+        return value
 
 
 @dataclass(frozen=True, slots=True)
-class _Rule:
-    kind: str
-    pattern: re.Pattern[bytes]  # group "keep", when present, is kept in front of the redaction
+class RedactionForm:
+    spec: RedactionSpec
+    pattern: regex.Pattern[bytes]  # group "keep", when present, is kept in front of the placeholder
+    path: Path
 
-    def replace(self, match: re.Match[bytes]) -> bytes:
+    def replace(self, match: regex.Match[bytes]) -> bytes:
         kept = match.group("keep") if "keep" in self.pattern.groupindex else b""
         secret = match.group()[len(kept or b"") :]
-        return (kept or b"") + b"[REDACTED:" + self.kind.encode() + b"]" + b"\n" * secret.count(b"\n")
+        return (kept or b"") + b"[REDACTED:" + self.spec.kind.encode() + b"]" + b"\n" * secret.count(b"\n")
 
 
-_RULES = [
-    _Rule("pem", re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----")),
-    _Rule("huggingface", re.compile(rb"\bhf_[A-Za-z0-9]{30,}\b")),
-    _Rule("slack", re.compile(rb"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    _Rule("slack", re.compile(rb"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+")),
-    _Rule("github", re.compile(rb"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})\b")),
-    _Rule("openai", re.compile(rb"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}")),
-    _Rule("aws", re.compile(rb"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")),
-    _Rule("aws", re.compile(rb"(?i)(?P<keep>aws_secret_access_key[\"']?[ \t]*[=:][ \t]*[\"']?)[A-Za-z0-9/+]{40}")),
-    _Rule("wandb", re.compile(rb"(?i)(?P<keep>wandb[^\n]{0,40}?)\b[a-f0-9]{40}\b")),
-    _Rule("bearer", re.compile(rb"(?i)(?P<keep>\bbearer[ \t]+)[A-Za-z0-9._~+/=-]{8,}")),
-    _Rule(
-        "authorization",
-        re.compile(rb"(?i)(?P<keep>\bauthorization[\"']?[ \t]*[=:][ \t]*[\"']?)(?!bearer\b)[^\s\"',}]{8,}"),
-    ),
-    _Rule("password", re.compile(rb"(?P<keep>\b[a-z][a-z0-9+.-]*://[^\s:/@]{1,64}:)(?!\[REDACTED)[^\s@/]{1,128}(?=@)")),
-    _Rule(
-        "password",
-        re.compile(
-            rb"(?i)(?P<keep>(?:\b|_)(?:password|passwd|secret|token|api_key|apikey)[\"']?[ \t]*[=:][ \t]*[\"']?)"
-            rb"(?![<\[])[^\s\"',}]{6,}"
-        ),
-    ),
-]
-# Hyperscan screens: each rule's pattern without the constructs Hyperscan lacks (lookaround) and
-# with bounded repeats, so that a rule fires on a block only when its `re` pattern can match there.
-_SCREENS = [
-    rb"-----BEGIN [A-Z ]*PRIVATE KEY-----",
-    rb"\bhf_[A-Za-z0-9]{30}",
-    rb"\bxox[abposr]-[A-Za-z0-9-]{10}",
-    rb"https://hooks\.slack\.com/services/",
-    rb"\bgh[pousr]_[A-Za-z0-9]{30}|github_pat_[A-Za-z0-9_]{40}",
-    rb"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20}",
-    rb"\b(?:AKIA|ASIA)[A-Z0-9]{16}",
-    rb"(?i)aws_secret_access_key[\"']?[ \t]*[=:][ \t]*[\"']?[A-Za-z0-9/+]{40}",
-    rb"(?i)wandb[^\n]{0,40}[a-f0-9]{40}",
-    rb"(?i)\bbearer[ \t]+[A-Za-z0-9._~+/=-]{8}",
-    rb"(?i)\bauthorization[\"']?[ \t]*[=:][ \t]*[\"']?[^\s\"',}]{8}",
-    rb"\b[a-z][a-z0-9+.-]*://[^\s:/@]{1,64}:[^\s@/]{1,128}@",
-    rb"(?i)(?:\b|_)(?:password|passwd|secret|token|api_key|apikey)[\"']?[ \t]*[=:][ \t]*[\"']?[^\s\"',}]{6}",
-]
-_SCREEN = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-_SCREEN.compile(
-    expressions=_SCREENS,
-    ids=list(range(len(_SCREENS))),
-    flags=[hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_DOTALL] * len(_SCREENS),
-)
+class Redactor:
+    """Every redaction form, in order, with the one Hyperscan database that screens for all of them."""
+
+    def __init__(self, forms: list[RedactionForm]) -> None:
+        self.forms = forms
+        expressions = [regex.sub(r"\(\?P<\w+>", "(?:", form.spec.pattern).encode("utf-8") for form in forms]
+        self._screen = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        self._screen.compile(expressions=expressions, ids=list(range(len(forms))),
+                             flags=[_SCREEN_FLAGS] * len(forms))
+        self._scratch = threading.local()  # Hyperscan scratch space is per scan in flight: one per thread
+
+    def redact(self, data: bytes) -> bytes:
+        """Replace tokens, keys and passwords with `[REDACTED:kind]`, keeping every newline in place."""
+        fired: set[int] = set()
+
+        def on_match(form_id: int, start: int, end: int, flags: int, context: object) -> None:
+            fired.add(form_id)
+
+        scratch = getattr(self._scratch, "space", None)
+        if scratch is None:
+            scratch = self._scratch.space = hyperscan.Scratch(self._screen)
+        self._screen.scan(data, match_event_handler=on_match, scratch=scratch)
+        for form_id in sorted(fired):  # forms are in their order, so ids are too
+            form = self.forms[form_id]
+            try:
+                data = form.pattern.sub(form.replace, data, timeout=PATTERN_TIMEOUT_SECONDS)
+            except TimeoutError:
+                data = b"\n".join(self._redact_line(form, line) for line in data.split(b"\n"))
+        return data
+
+    @staticmethod
+    def _redact_line(form: RedactionForm, line: bytes) -> bytes:
+        """One line of a block the form could not read whole; a line it cannot read either is dropped, so no
+        hostile line lets a secret through."""
+        try:
+            return form.pattern.sub(form.replace, line, timeout=PATTERN_TIMEOUT_SECONDS)
+        except TimeoutError:
+            return b"[REDACTED:unreadable]"
 
 
-_SCRATCH = threading.local()
+def _load_form(path: Path) -> RedactionForm:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec = RedactionSpec.model_validate(raw)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise SignatureError(f"{path}: cannot read as YAML: {error}") from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise SignatureError(f"{path}: field '{location}': {first['msg']}") from None
+    return RedactionForm(spec=spec, pattern=regex.compile(spec.pattern.encode("utf-8")), path=path)
 
 
-def _thread_scratch() -> hyperscan.Scratch:
-    """Hyperscan scratch space is per scan in flight: one per thread."""
-    scratch = getattr(_SCRATCH, "space", None)
-    if scratch is None:
-        scratch = _SCRATCH.space = hyperscan.Scratch(_SCREEN)
-    return scratch
+def load_redactor(directory: Path = BUILTIN_REDACTION_DIR) -> Redactor:
+    """Load and validate every redaction form of a folder."""
+    forms = [_load_form(path) for path in sorted(directory.glob("*.yaml"))]
+    return Redactor(sorted(forms, key=lambda form: form.spec.order))
+
+
+@cache
+def default_redactor() -> Redactor:
+    """The built-in forms, loaded on first use."""
+    return load_redactor()
 
 
 def redact_secrets(data: bytes) -> bytes:
     """Replace tokens, keys and passwords with `[REDACTED:kind]`, keeping every newline in place."""
-    fired: set[int] = set()
-
-    def on_match(rule_id: int, start: int, end: int, flags: int, context: object) -> None:
-        fired.add(rule_id)
-
-    _SCREEN.scan(data, match_event_handler=on_match, scratch=_thread_scratch())
-    for rule_id in sorted(fired):
-        rule = _RULES[rule_id]
-        data = rule.pattern.sub(rule.replace, data)
-    return data
+    return default_redactor().redact(data)
 
 
 def redact_text(text: str) -> str:

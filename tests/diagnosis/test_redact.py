@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from app.diagnosis.redact import redact_secrets, redact_text
+from app.diagnosis.redact import load_redactor, redact_secrets, redact_text
+from app.errors import SignatureError
 
 
 @pytest.mark.parametrize(
@@ -53,3 +56,32 @@ def test_ordinary_log_lines_are_untouched(line: bytes) -> None:
 
 def test_redact_text_works_on_decoded_lines() -> None:
     assert redact_text("token: hf_abcdefghijklmnopqrstuvwxyzABCDEFGH1234") == "token: [REDACTED:huggingface]"
+
+
+_FORMS = load_redactor().forms
+_HOSTILE = [b"a" * 100_000, b"--token " * 20_000, b"Authorization: " * 10_000, b"://" + b":" * 100_000,
+            b"AKIA" + b"A" * 100_000, b"password=" * 20_000]
+
+
+@pytest.mark.parametrize("form", _FORMS, ids=lambda form: form.path.stem)
+def test_each_redaction_form_redacts_its_samples_and_leaves_its_near_misses(form) -> None:
+    for sample in form.spec.samples.match:
+        redacted = redact_secrets(sample.encode())
+        assert b"[REDACTED:" in redacted, f"{form.path.stem}: {sample!r} kept its secret"
+        assert redacted.count(b"\n") == sample.count("\n")
+    for sample in form.spec.samples.no_match:
+        assert redact_secrets(sample.encode()) == sample.encode(), f"{form.path.stem}: {sample!r} was changed"
+
+
+@pytest.mark.parametrize("form", _FORMS, ids=lambda form: form.path.stem)
+def test_each_redaction_pattern_is_fast_on_hostile_lines(form) -> None:
+    for line in _HOSTILE:
+        started = time.perf_counter()
+        form.pattern.sub(form.replace, line, timeout=2.0)
+        assert time.perf_counter() - started < 1.0, form.path.stem
+
+
+def test_a_broken_redaction_file_names_the_file_and_the_field(tmp_path) -> None:
+    (tmp_path / "bad.yaml").write_text("kind: x\npattern: '(unclosed'\nsamples: {match: [a], no_match: [b]}\n")
+    with pytest.raises(SignatureError, match=r"bad\.yaml: field 'pattern'"):
+        load_redactor(tmp_path)

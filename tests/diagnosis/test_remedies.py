@@ -54,4 +54,5 @@ def test_setting_the_log_does_not_show_is_named_the_frameworks_way(diagnoser: Di
 def test_a_repeated_flag_is_set_once_in_the_corrected_command() -> None:
     command = "swift sft --max_length 256 --model m --per_device_train_batch_size 2 --max_length 8192"
     remedies = [Remedy(parameter="max_length", current=8192, suggested=4096, why="w")]
-    assert corrected_command(command, remedies) == "swift sft --model m --per_device_train_batch_size 2 --max_length 4096"
+    fixed = "swift sft --model m --per_device_train_batch_size 2 --max_length 4096"
+    assert corrected_command(command, remedies) == fixed
