@@ -50,7 +50,7 @@ def cmd_diagnose(args: argparse.Namespace, settings: Settings) -> int:
     """Diagnose a log offline and print the report or the JSON."""
     from app.report import render_report, wants_color
 
-    diagnoser = build_diagnoser(settings, args.signatures)
+    diagnoser = build_diagnoser(settings, args.signatures, args.frameworks)
     if args.path == "-":
         source = sys.stdin.buffer
         size = None
@@ -74,7 +74,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Score the engine on a labelled corpus; exit 1 when below the thresholds given."""
     from app.evaluation import evaluate
 
-    report = evaluate(Path(args.corpus), build_diagnoser(settings, args.signatures), split=args.split)
+    report = evaluate(Path(args.corpus), build_diagnoser(settings, args.signatures, args.frameworks), split=args.split)
     sys.stdout.write(report.render())
     figures = report.figures()
     below = [
@@ -212,11 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument("--json", action="store_true", help="print the diagnosis JSON")
     diagnose.add_argument("--exit-code", type=int, help="the job's exit status (137 = SIGKILL, 143 = SIGTERM, ...)")
     diagnose.add_argument("--signatures", type=Path, action="append", default=[], help="an extra signature folder")
+    diagnose.add_argument("--frameworks", type=Path, action="append", default=[], help="an extra framework folder")
     diagnose.set_defaults(handler=cmd_diagnose)
 
     evaluation = commands.add_parser("eval", help="score the engine on a labelled corpus (labels.jsonl)")
     evaluation.add_argument("corpus", help="folder with the logs and labels.jsonl")
     evaluation.add_argument("--signatures", type=Path, action="append", default=[], help="an extra signature folder")
+    evaluation.add_argument("--frameworks", type=Path, action="append", default=[], help="an extra framework folder")
     evaluation.add_argument("--split", help="only the cases whose label has this split (e.g. dev, holdout)")
     evaluation.add_argument("--min-category", type=float, help="fail below this category accuracy")
     evaluation.add_argument("--min-stage", type=float, help="fail below this stage accuracy")

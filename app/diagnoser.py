@@ -7,14 +7,19 @@ from pathlib import Path
 
 from app.config import Settings
 from app.diagnosis.engine import Diagnoser
+from app.diagnosis.frameworks import load_framework_set
 from app.diagnosis.signatures import load_signature_set
 
 
-def build_diagnoser(settings: Settings, extra_signature_dirs: Sequence[Path] = ()) -> Diagnoser:
-    """Built-in signatures plus the team's folders, the decompression bound, and the pattern cache."""
+def build_diagnoser(
+    settings: Settings, extra_signature_dirs: Sequence[Path] = (), extra_framework_dirs: Sequence[Path] = ()
+) -> Diagnoser:
+    """Built-in signatures and frameworks plus the team's folders, the decompression bound, the pattern cache."""
     signature_set = load_signature_set([*settings.signature_dirs, *extra_signature_dirs])
+    frameworks = load_framework_set([*settings.framework_dirs, *extra_framework_dirs])
     return Diagnoser(
         signature_set,
+        frameworks=frameworks,
         max_decompressed_bytes=settings.max_decompressed_bytes,
         cache_dir=settings.cache_dir.expanduser() if settings.cache_dir else None,
     )

@@ -88,3 +88,31 @@ def test_eval_prints_accuracy_and_misses(tmp_path: Path) -> None:
     result = _trainwreck("eval", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert b"category  100.0%" in result.stdout
+
+
+def test_a_trainer_of_our_own_is_taught_by_one_framework_file(tmp_path: Path) -> None:
+    frameworks = tmp_path / "frameworks"
+    frameworks.mkdir()
+    (frameworks / "ourtrainer.yaml").write_text(
+        "id: ourtrainer\ntitle: Our trainer\nprecedence: 95\nrecognise: ['ourtrainer\\.run']\n"
+        "steps:\n  - name: upd\n    pattern: '\\bupd#(?P<step>\\d+) of (?P<total>\\d+)'\n"
+        "    samples: [{line: 'upd#42 of 900 l=0.1', step: 42, total: 900}]\n"
+    )
+    log = tmp_path / "crash.log"
+    log.write_bytes(b"ourtrainer.run starting\n" + b"".join(b"upd#%d of 900 l=2.1\n" % step for step in range(1, 641))
+                    + OOM_LOG.split(b"\n", 1)[1])
+    without = json.loads(_trainwreck("diagnose", str(log), "--json").stdout)
+    result = _trainwreck("diagnose", str(log), "--json", "--frameworks", str(frameworks))
+    diagnosis = json.loads(result.stdout)
+    assert without["step"] is None and without["stage"] == "unknown"
+    assert (diagnosis["stage"], diagnosis["step"], diagnosis["total_steps"]) == ("mid_run", 640, 900)
+    assert diagnosis["run"]["framework"] == "ourtrainer"
+
+
+def test_a_broken_framework_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("id: bad\ntitle: t\nprecedence: 5\nsteps: 3\n")
+    log = tmp_path / "crash.log"
+    log.write_bytes(OOM_LOG)
+    result = _trainwreck("diagnose", str(log), "--frameworks", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.decode().count("\n") == 1 and "bad.yaml" in result.stderr.decode()

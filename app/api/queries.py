@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.api.schemas import Stage
+from app.api.schemas import NO_CONTROL_CHARACTERS, Stage
 from app.diagnosis.taxonomy import categories
 from app.services.auth import TeamScope
 from app.services.teams import TEAM_NAME_PATTERN
@@ -27,7 +27,8 @@ class FilterQuery(BaseModel):
     stage: Stage | None = None
     since: datetime | None = Field(default=None, description="Received at or after (ISO 8601; UTC if no zone)")
     until: datetime | None = Field(default=None, description="Received before (ISO 8601; UTC if no zone)")
-    q: str | None = Field(default=None, max_length=200, description="Text in the title, summary, job id or evidence")
+    q: str | None = Field(default=None, max_length=200, pattern=NO_CONTROL_CHARACTERS,
+                          description="Text in the title, summary, job id or evidence")
 
     @field_validator("category")
     @classmethod

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.services.teams import TEAM_NAME_PATTERN
 from app.store.models import DiagnosisRecord, FailureKind
 
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"  # NUL and friends: no text column stores them
 Stage = Literal["load", "early", "mid_run", "checkpoint", "unknown"]
 
 
@@ -19,10 +20,10 @@ class UploadMetadata(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     team: str | None = Field(default=None, pattern=TEAM_NAME_PATTERN, description="Defaults to the token's team.")
-    job_id: str | None = Field(default=None, min_length=1, max_length=200)
-    project: str | None = Field(default=None, min_length=1, max_length=200)
-    cluster: str | None = Field(default=None, min_length=1, max_length=200)
-    user: str | None = Field(default=None, min_length=1, max_length=200)
+    job_id: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS)
+    project: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS)
+    cluster: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS)
+    user: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS)
     exit_code: int | None = Field(default=None, ge=-(2**31), lt=2**31, description="The job's exit status.")
 
 

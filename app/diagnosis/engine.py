@@ -3,34 +3,31 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import regex
-
+from app.diagnosis.collectors import Collector, ExceptionCollector, LastException, MarkerCollector, Markers
 from app.diagnosis.facts import FactCollector, RunFacts, read_error_facts
-from app.diagnosis.frameworks import FrameworkSet, load_framework_set, screen_expression
-from app.diagnosis.matcher import CONTEXT_BYTES, Hit, Matcher, ScanState
+from app.diagnosis.frameworks import FrameworkSet, load_framework_set
+from app.diagnosis.matcher import Hit, Matcher, ScanState
 from app.diagnosis.model import Diagnosis, Evidence, LossPoint, Remedy, Symptom
-from app.diagnosis.progress import SCREEN_PATTERNS, Progress, ProgressTracker
+from app.diagnosis.progress import Progress, ProgressTracker
 from app.diagnosis.reader import LogSource, decode_line, iter_decompressed, iter_line_blocks, strip_ansi
 from app.diagnosis.redact import redact_text
 from app.diagnosis.remedies import Circumstances, build_remedies, corrected_command, relevant_parameters
-from app.diagnosis.rootcause import RootCause, choose_root_cause, fingerprint, last_exception_line
+from app.diagnosis.rootcause import RootCause, choose_root_cause, fingerprint
 from app.diagnosis.signatures import SignatureSet
 from app.diagnosis.stage import StageClassifier, StageVerdict
 from app.diagnosis.taxonomy import stage_wording
 
 DEFAULT_MAX_DECOMPRESSED_BYTES = 16 * 1024**3
-MAX_SAVE_MARKERS = 1000
 MAX_EVIDENCE_REPEATS = 3
 MAX_CURVE_POINTS = 500
 TRACEBACK_AFTER_LINES = 200  # how far after the root line a traceback may still be its own
 MIN_DUMPED_PARAMETERS = 5  # an argument dump this long shows the run was setting up
 
 
-EXCEPTION_SCREEN = rb"[A-Z]\w*(?:Error|Exception|Interrupt|Failure|Fault)\b"
 
 ProgressCallback = Callable[[int], None]
 
@@ -40,10 +37,8 @@ class _Scan:
     state: ScanState
     progress: Progress
     facts: RunFacts
-    save_markers: list[int]
-    first_load_marker: int | None
-    last_exception: tuple[int, str] | None
-    last_exception_context: str
+    markers: Markers
+    last_exception: LastException | None
     last_line: tuple[int, str] | None
     lines: int
     bytes_read: int
@@ -76,14 +71,10 @@ class Diagnoser:
         self.signature_set = signature_set
         self.frameworks = frameworks if frameworks is not None else load_framework_set()
         self.max_decompressed_bytes = max_decompressed_bytes
-        self._save_marker = self.frameworks.line_marker("save_lines")
-        self._load_marker = self.frameworks.line_marker("setup_lines")
         screen = {
-            **SCREEN_PATTERNS,
-            "progress": self.frameworks.progress_screen(),
-            "save_marker": screen_expression(self._save_marker.pattern.decode()),
-            "load_marker": screen_expression(self._load_marker.pattern.decode()),
-            "exception": EXCEPTION_SCREEN,
+            **ProgressTracker.screens(self.frameworks.step_formats),
+            **MarkerCollector.screens(self.frameworks),
+            **ExceptionCollector.SCREENS,
         }
         self._matcher = Matcher(signature_set, screen=screen, cache_dir=cache_dir)
         self._relevant = relevant_parameters(signature_set)
@@ -110,10 +101,9 @@ class Diagnoser:
         state = ScanState()
         tracker = ProgressTracker(self.frameworks.step_formats)
         facts = FactCollector(self._relevant, frameworks=self.frameworks.frameworks)
-        save_markers: list[int] = []
-        first_load_marker = None
-        last_exception = None
-        last_exception_context = ""
+        markers = MarkerCollector(self.frameworks)
+        exceptions = ExceptionCollector()
+        collectors: list[Collector] = [tracker, facts, markers, exceptions]
         last_line = None
         lines = 0
         bytes_read = 0
@@ -121,27 +111,18 @@ class Diagnoser:
         for block in blocks:
             data = strip_ansi(block.data)
             fired = self._matcher.scan(block, data, state)
-            tracker.feed(data, block.first_line, fired)
-            facts.feed(data)
-            if "save_marker" in fired:
-                save_markers.extend(_line_numbers(data, block.first_line, self._save_marker.finditer(data)))
-                del save_markers[:-MAX_SAVE_MARKERS]
-            if "load_marker" in fired and first_load_marker is None and (marker := self._load_marker.search(data)):
-                first_load_marker = block.first_line + data.count(b"\n", 0, marker.start())
-            if "exception" in fired and (found := last_exception_line(data, block.first_line)):
-                last_exception = found[:2]
-                start = found[2]
-                last_exception_context = data[max(0, start - CONTEXT_BYTES) : start].decode("utf-8", "replace")
+            for collector in collectors:
+                collector.feed(data, block.first_line, fired)
             lines = block.first_line + block.line_count - 1
             last_line = _last_nonblank_line(data, lines) or last_line
             bytes_read += len(block.data)
             if on_progress is not None:
                 on_progress(bytes_read)
         run_facts = facts.finish()
-        stated_total = run_facts.lookup(["max_steps", "train_iters", "max_iters", "total_steps", "num_training_steps"])
+        stated_total = run_facts.lookup(self.frameworks.total_steps_settings())
         total = stated_total[1] if stated_total and isinstance(stated_total[1], int) and stated_total[1] > 0 else None
-        return _Scan(state, tracker.finish(stated_total=total), run_facts, save_markers, first_load_marker,
-                     last_exception, last_exception_context, last_line, lines, bytes_read)
+        return _Scan(state, tracker.finish(stated_total=total), run_facts, markers.finish(), exceptions.finish(),
+                     last_line, lines, bytes_read)
 
     def _loss_hits(self, progress: Progress) -> list[Hit]:
         """Divergence read from the loss values themselves, as hits of the signatures derived from them."""
@@ -171,25 +152,26 @@ class Diagnoser:
         setup_shown = (
             scan.facts.command is not None
             or len(scan.facts.parameters) >= MIN_DUMPED_PARAMETERS
-            or (scan.first_load_marker is not None and (root is None or scan.first_load_marker < root.line))
+            or (scan.markers.first_setup_line is not None
+                and (root is None or scan.markers.first_setup_line < root.line))
         )
-        root_line: int | None = None
-        root_context = scan.last_exception_context
+        last = scan.last_exception
+        root_line = last.line if last is not None else None  # no signature: the last exception places it
+        root_context = last.context if last is not None else ""
         if root is not None:
             root_line, root_context = root.line, root.context
-            after = scan.last_exception[0] - root.line if scan.last_exception else 0
-            if 0 < after <= TRACEBACK_AFTER_LINES and self._stages.frame_kind(root_context) is None:
+            after = last.line - root.line if last is not None else 0
+            unplaced = self._stages.frame_kind(root_context) is None
+            if last is not None and 0 < after <= TRACEBACK_AFTER_LINES and unplaced:
                 # a warning line first and the traceback after it, or a chained exception whose final
                 # traceback is the one that shows where the run was
-                root_context = scan.last_exception_context
-        elif scan.last_exception:  # no signature: the last exception still places the failure
-            root_line = scan.last_exception[0]
+                root_context = last.context
         verdict = self._stages.classify(
             root_line=root_line,
             root_context=root_context,
             signature_stage=root.signature.spec.stage if root is not None else None,
             progress=progress,
-            save_marker_lines=scan.save_markers,
+            save_marker_lines=scan.markers.save_lines,
             divergence_step=divergence_step,
             setup_shown=setup_shown,
             collective_sequence=self.frameworks.collective_sequence(root.text) if root is not None else None,
@@ -246,7 +228,7 @@ class Diagnoser:
         )
 
     def _unknown(self, scan: _Scan, exit_code: int | None) -> _Headline:
-        line = scan.last_exception or scan.last_line
+        line = (scan.last_exception.line, scan.last_exception.text) if scan.last_exception else scan.last_line
         evidence = [Evidence(line=line[0], text=redact_text(line[1]))] if line else []
         if scan.lines == 0:
             summary = "The log is empty: there is nothing to diagnose."
@@ -271,15 +253,6 @@ class Diagnoser:
         )
 
 
-def _line_numbers(data: bytes, first_line: int, matches: Iterator[regex.Match[bytes]]) -> list[int]:
-    numbers, line, counted_to = [], first_line, 0
-    for match in matches:
-        line += data.count(b"\n", counted_to, match.start())
-        counted_to = match.start()
-        numbers.append(line)
-    return numbers
-
-
 def _last_nonblank_line(data: bytes, last_line_number: int) -> tuple[int, str] | None:
     end = len(data)
     number = last_line_number
@@ -287,7 +260,7 @@ def _last_nonblank_line(data: bytes, last_line_number: int) -> tuple[int, str] |
         start = data.rfind(b"\n", 0, end - 1) + 1
         text = decode_line(data[start:end])
         if text.strip():
-            return number, text[:2000]
+            return number, text.replace("\x00", "")[:2000]
         end = start
         number -= 1
         if number < last_line_number - 50:

@@ -149,7 +149,7 @@ class FactCollector:
         self._framework_rank = len(self._frameworks)
         self._max_rank = -1
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes, first_line: int = 1, fired: set[str] | None = None) -> None:
         """Take one block of whole lines; only the first HEAD_LIMIT bytes are read for arguments."""
         if self._head_seen >= HEAD_LIMIT:
             return

@@ -88,6 +88,7 @@ class FrameworkSpec(BaseModel):
     setup_lines: list[str] = Field(default_factory=list)  # lines that show the run setting itself up
     save_lines: list[str] = Field(default_factory=list)  # lines that show a checkpoint being written
     checkpoint_steps: list[str] = Field(default_factory=list)  # a checkpoint's name with its step, group `step`
+    total_steps_settings: list[str] = Field(default_factory=list)  # settings that state the run's total steps
 
     @field_validator("recognise", "setup_lines", "save_lines")
     @classmethod
@@ -146,9 +147,9 @@ class FrameworkSet:
         """The framework with this id, or None."""
         return next((framework for framework in self.frameworks if framework.id == framework_id), None)
 
-    def progress_screen(self) -> bytes:
-        """One expression that fires wherever any step format could match, for the screening pass."""
-        return b"|".join(b"(?:" + screen_expression(step.spec.pattern) + b")" for step in self.step_formats)
+    def total_steps_settings(self) -> list[str]:
+        """The settings that state how many steps the run will take (`max_steps`, `train_iters`, ...)."""
+        return [name for framework in self.frameworks for name in framework.spec.total_steps_settings]
 
     def line_marker(self, kind: Literal["setup_lines", "save_lines"]) -> regex.Pattern[bytes]:
         """One pattern for every framework's setup (or save) lines."""

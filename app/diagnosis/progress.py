@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import regex
 
-from app.diagnosis.frameworks import CompiledStepFormat
+from app.diagnosis.frameworks import CompiledStepFormat, screen_expression
 from app.diagnosis.model import LossPoint
 from app.diagnosis.reader import decode_line
 
@@ -35,7 +35,7 @@ _TRAINING_MARKERS = re.compile(rb"\*\*\*\*\* Running training \*\*\*\*\*|\b[Ss]t
 _TOTAL_STEPS = re.compile(rb"Total optimization steps\s*=\s*([\d,]+)|\bmax_steps\s*[=:]\s*'?(\d+)")
 
 # What the screen looks for, so that the patterns above only run on blocks that have something; the
-# progress screen comes from the step formats of the framework files (FrameworkSet.progress_screen).
+# progress screen comes from the step formats of the framework files (ProgressTracker.screens).
 SCREEN_PATTERNS = {
     "loss": rb"(?i)loss",
     "loss_titlecase": rb"Loss",  # so that only the spellings present are searched for
@@ -189,6 +189,12 @@ def _windows_backwards(size: int) -> list[tuple[int, int]]:
 
 class ProgressTracker:
     """Reads progress block by block in one pass; only the last window with progress is read in full."""
+
+    @staticmethod
+    def screens(step_formats: Sequence[CompiledStepFormat]) -> dict[str, bytes]:
+        """What the screening pass must find for this tracker: its own patterns, and every step format."""
+        progress = b"|".join(b"(?:" + screen_expression(step.spec.pattern) + b")" for step in step_formats)
+        return {**SCREEN_PATTERNS, "progress": progress}
 
     def __init__(self, step_formats: Sequence[CompiledStepFormat]) -> None:
         self._formats = tuple(step_formats)

@@ -130,7 +130,8 @@ def day_start(day: date) -> datetime:
 
 
 def _text(value: str | None) -> str | None:
-    cleaned = (value or "").strip()[:MAX_QUERY_LENGTH]
+    """A filter's text without control characters (no text column holds a NUL) and at most MAX_QUERY_LENGTH."""
+    cleaned = "".join(char for char in (value or "") if char >= " " or char == "\t").strip()[:MAX_QUERY_LENGTH]
     return cleaned or None
 
 

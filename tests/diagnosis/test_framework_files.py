@@ -9,7 +9,7 @@ import pytest
 import regex
 
 from app.diagnosis.frameworks import BUILTIN_FRAMEWORK_DIR, load_framework_set
-from app.diagnosis.progress import step_of_line
+from app.diagnosis.progress import ProgressTracker, step_of_line
 from app.errors import SignatureError
 
 _SET = load_framework_set()
@@ -44,7 +44,7 @@ def test_every_pattern_is_fast_on_hostile_lines() -> None:
 def test_every_framework_file_is_loaded_and_the_progress_screen_compiles() -> None:
     assert sorted(framework.id for framework in _SET.frameworks) == sorted(
         path.stem for path in BUILTIN_FRAMEWORK_DIR.glob("*.yaml"))
-    regex.compile(_SET.progress_screen())
+    regex.compile(ProgressTracker.screens(_SET.step_formats)["progress"])
 
 
 def test_a_new_step_format_is_one_file(tmp_path: Path) -> None:

@@ -1,0 +1,93 @@
+"""What the engine gathers from each block besides signature hits: one interface for every reader.
+
+A collector names the screens it needs (patterns the one Hyperscan pass looks for), is fed each block
+with the screens that fired there, and says what it found at the end. The engine is a loop over them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import regex
+
+from app.diagnosis.frameworks import FrameworkSet, screen_expression
+from app.diagnosis.rootcause import last_exception_line
+
+MAX_SAVE_MARKERS = 1000
+CONTEXT_BYTES = 6000  # the traceback kept above the last exception line
+EXCEPTION_SCREEN = rb"[A-Z]\w*(?:Error|Exception|Interrupt|Failure|Fault)\b"
+
+
+class Collector(Protocol):
+    """Reads the blocks of one log, one after another."""
+
+    def feed(self, data: bytes, first_line: int, fired: set[str]) -> None:
+        """Take one block of whole lines (ANSI codes removed) and the names of the screens that fired in it."""
+
+
+@dataclass(slots=True)
+class Markers:
+    save_lines: list[int]  # lines that show a checkpoint being written (the last MAX_SAVE_MARKERS)
+    first_setup_line: int | None  # the first line that shows the run setting itself up
+
+
+class MarkerCollector:
+    """Save and setup lines, as the framework files spell them."""
+
+    def __init__(self, frameworks: FrameworkSet) -> None:
+        self._save = frameworks.line_marker("save_lines")
+        self._setup = frameworks.line_marker("setup_lines")
+        self._found = Markers(save_lines=[], first_setup_line=None)
+
+    @staticmethod
+    def screens(frameworks: FrameworkSet) -> dict[str, bytes]:
+        return {
+            "save_marker": screen_expression(frameworks.line_marker("save_lines").pattern.decode()),
+            "load_marker": screen_expression(frameworks.line_marker("setup_lines").pattern.decode()),
+        }
+
+    def feed(self, data: bytes, first_line: int, fired: set[str]) -> None:
+        if "save_marker" in fired:
+            self._found.save_lines.extend(_line_numbers(data, first_line, self._save.finditer(data)))
+            del self._found.save_lines[:-MAX_SAVE_MARKERS]
+        if "load_marker" in fired and self._found.first_setup_line is None and (found := self._setup.search(data)):
+            self._found.first_setup_line = first_line + data.count(b"\n", 0, found.start())
+
+    def finish(self) -> Markers:
+        return self._found
+
+
+@dataclass(slots=True)
+class LastException:
+    line: int
+    text: str
+    context: str  # up to CONTEXT_BYTES of the log just before it: its traceback
+
+
+class ExceptionCollector:
+    """The last line that reads like an exception, and the traceback above it."""
+
+    SCREENS: Mapping[str, bytes] = {"exception": EXCEPTION_SCREEN}
+
+    def __init__(self) -> None:
+        self._last: LastException | None = None
+
+    def feed(self, data: bytes, first_line: int, fired: set[str]) -> None:
+        if "exception" in fired and (found := last_exception_line(data, first_line)):
+            line, text, start = found
+            context = data[max(0, start - CONTEXT_BYTES) : start].decode("utf-8", "replace")
+            self._last = LastException(line, text.replace("\x00", ""), context)
+
+    def finish(self) -> LastException | None:
+        return self._last
+
+
+def _line_numbers(data: bytes, first_line: int, matches: Iterator[regex.Match[bytes]]) -> list[int]:
+    numbers, line, counted_to = [], first_line, 0
+    for match in matches:
+        line += data.count(b"\n", counted_to, match.start())
+        counted_to = match.start()
+        numbers.append(line)
+    return numbers
