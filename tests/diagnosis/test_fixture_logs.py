@@ -1,4 +1,8 @@
-"""Whole logs modelled on real crashes; each states its expected diagnosis in its first line."""
+"""Whole logs modelled on real crashes; each states its expected diagnosis in its first line.
+
+The header pins the category and stage, and (as pytorch/test-infra's log classifier does) the winning
+signature, the line it matched, and the first remedy, so a change that moves any of them shows here.
+"""
 
 from __future__ import annotations
 
@@ -34,5 +38,9 @@ def test_fixture_log_is_diagnosed_as_stated(path: Path, diagnoser: Diagnoser) ->
         assert diagnosis.signature == expected["signature"]
     if "step" in expected:
         assert step_matches(int(expected["step"]), diagnosis.step), f"step {diagnosis.step}"
+    if "line" in expected:  # the root cause's line, numbered in the log without its header
+        assert min(item.line for item in diagnosis.evidence) == int(expected["line"])
+    if "remedy" in expected:
+        assert diagnosis.remedies and diagnosis.remedies[0].parameter == expected["remedy"]
     for item in diagnosis.evidence:
         assert item.line >= 1

@@ -8,6 +8,7 @@ import pytest
 
 from app.diagnosis.matcher import Matcher, ScanState
 from app.diagnosis.reader import LineBlock
+from app.diagnosis.rootcause import choose_root_cause
 from app.diagnosis.signatures import BUILTIN_SIGNATURE_DIR, Signature, SignatureSet, load_signature_set
 from app.diagnosis.taxonomy import categories
 
@@ -78,3 +79,21 @@ def test_loss_curve_and_exit_statuses_name_one_signature_each() -> None:
     assert len(statuses) == len(set(statuses))
     for status in (137, 247, -9, 143, 241, -15, 135, 139):
         assert _SET.for_exit_status(status) is not None, status
+
+
+_FULL = Matcher(_SET)
+
+
+@pytest.mark.parametrize("signature", _SET.signatures, ids=lambda signature: signature.id)
+def test_no_other_signature_steals_a_samples_line(signature: Signature) -> None:
+    """With the whole set loaded, a sample is won by its own signature, or by a more specific one of the same
+    category (a KeyError for a missing dataset field over the generic dataset exception)."""
+    for line in signature.spec.samples.match:
+        data = line.encode("utf-8") + b"\n"
+        state = ScanState()
+        _FULL.scan(LineBlock(data, 1, data.count(b"\n")), data, state)
+        root = choose_root_cause(state.hits).root
+        assert root is not None, f"{signature.id}: {line!r} is not matched with the whole set loaded"
+        assert root.signature.category == signature.category, (
+            f"{signature.id}: {line!r} is taken by {root.signature.id} ({root.signature.category})"
+        )
