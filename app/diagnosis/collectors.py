@@ -15,7 +15,7 @@ import regex
 from app.diagnosis.frameworks import FrameworkSet, screen_expression
 from app.diagnosis.rootcause import last_exception_line
 
-MAX_SAVE_MARKERS = 1000
+SAVE_BLOCKS_KEPT = 2  # the last blocks with save lines: a save after the last progress line is in one of them
 CONTEXT_BYTES = 6000  # the traceback kept above the last exception line
 EXCEPTION_SCREEN = rb"[A-Z]\w*(?:Error|Exception|Interrupt|Failure|Fault)\b"
 
@@ -29,16 +29,21 @@ class Collector(Protocol):
 
 @dataclass(slots=True)
 class Markers:
-    save_lines: list[int]  # lines that show a checkpoint being written (the last MAX_SAVE_MARKERS)
+    save_lines: list[int]  # lines that show a checkpoint being written (those of the last blocks that have any)
     first_setup_line: int | None  # the first line that shows the run setting itself up
 
 
 class MarkerCollector:
-    """Save and setup lines, as the framework files spell them."""
+    """Save and setup lines, as the framework files spell them.
+
+    A run that saves every 50 steps has save lines in every block; only those after the last progress line
+    matter, so the save lines are read only from the last blocks that hold any, once, at the end.
+    """
 
     def __init__(self, frameworks: FrameworkSet) -> None:
         self._save = frameworks.line_marker("save_lines")
         self._setup = frameworks.line_marker("setup_lines")
+        self._save_blocks: list[tuple[bytes, int]] = []
         self._found = Markers(save_lines=[], first_setup_line=None)
 
     @staticmethod
@@ -50,12 +55,13 @@ class MarkerCollector:
 
     def feed(self, data: bytes, first_line: int, fired: set[str]) -> None:
         if "save_marker" in fired:
-            self._found.save_lines.extend(_line_numbers(data, first_line, self._save.finditer(data)))
-            del self._found.save_lines[:-MAX_SAVE_MARKERS]
+            self._save_blocks = [*self._save_blocks[-(SAVE_BLOCKS_KEPT - 1) :], (data, first_line)]
         if "load_marker" in fired and self._found.first_setup_line is None and (found := self._setup.search(data)):
             self._found.first_setup_line = first_line + data.count(b"\n", 0, found.start())
 
     def finish(self) -> Markers:
+        for data, first_line in self._save_blocks:
+            self._found.save_lines.extend(_line_numbers(data, first_line, self._save.finditer(data)))
         return self._found
 
 

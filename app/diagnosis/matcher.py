@@ -12,6 +12,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,9 +28,13 @@ _HYPERSCAN_VERSION = importlib.metadata.version("hyperscan")
 PATTERN_TIMEOUT_SECONDS = 0.5
 MAX_TIMEOUTS_PER_PATTERN = 3
 MAX_HITS_PER_SIGNATURE = 20
+MAX_CANDIDATE_LINES = 200  # lines per pattern and block that Hyperscan reports for confirmation
 MAX_LINE_TEXT = 2000
 CONTEXT_BYTES = 6000
+AFTER_WINDOW_BYTES = 16 * 1024  # the most of the log a pattern's `after` line is looked for in
 SCREEN_FLAGS = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_ALLOWEMPTY
+# signature patterns report every match, so that `regex` confirms only the lines Hyperscan points at
+SIGNATURE_FLAGS = hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_ALLOWEMPTY
 # Constructs Hyperscan only screens approximately (prefilter mode): lookaround, backreferences, atomic groups.
 _LIKELY_UNSUPPORTED = regex.compile(r"\(\?<?[=!]|\(\?>|\\[1-9]|\(\?P=|\\g<")
 
@@ -83,9 +88,9 @@ def _compile(expressions: list[bytes], flags: list[int]) -> hyperscan.Database:
     return database
 
 
-def _screen_flags(expression: bytes) -> int | None:
+def _screen_flags(expression: bytes, base: int) -> int | None:
     """Flags under which Hyperscan can screen this pattern: exact, prefilter, or None when it cannot."""
-    for flags in (SCREEN_FLAGS, SCREEN_FLAGS | hyperscan.HS_FLAG_PREFILTER):
+    for flags in (base, base | hyperscan.HS_FLAG_PREFILTER):
         try:
             _compile([expression], [flags])
         except hyperscan.error:
@@ -110,8 +115,9 @@ class Matcher:
                 self._patterns.append(_Pattern(signature_index, compiled))
         entries.extend((expression, name) for name, expression in (screen or {}).items())
         flags = [
-            SCREEN_FLAGS | (hyperscan.HS_FLAG_PREFILTER if _LIKELY_UNSUPPORTED.search(expression.decode()) else 0)
-            for expression, _ in entries
+            (SIGNATURE_FLAGS if isinstance(target, int) else SCREEN_FLAGS)
+            | (hyperscan.HS_FLAG_PREFILTER if _LIKELY_UNSUPPORTED.search(expression.decode()) else 0)
+            for expression, target in entries
         ]
         self._database = self._load_or_compile(entries, flags, cache_dir)
         self._scratch = threading.local()  # Hyperscan scratch space is per scan in flight: one per thread
@@ -144,7 +150,7 @@ class Matcher:
         """Slow path: find, pattern by pattern, how Hyperscan can screen each; the rest are always confirmed."""
         screenable: list[tuple[bytes, int, int | str]] = []
         for expression, target in entries:
-            flag = _screen_flags(expression)
+            flag = _screen_flags(expression, SIGNATURE_FLAGS if isinstance(target, int) else SCREEN_FLAGS)
             if flag is not None:
                 screenable.append((expression, flag, target))
             elif isinstance(target, int):
@@ -159,21 +165,21 @@ class Matcher:
 
     def scan(self, block: LineBlock, data: bytes, state: ScanState) -> set[str]:
         """Record every signature line of one block (ANSI codes removed); return the screen names that fired."""
-        fired_patterns: set[int] = set(self._always_confirmed)
+        candidates: dict[int, list[int]] = {}  # pattern index -> match end offsets Hyperscan reported
         fired_screens: set[str] = set()
         if self._database is not None:
             entries = self._entries
 
             def on_match(entry_id: int, start: int, end: int, flags: int, context: object) -> None:
                 target = entries[entry_id]
-                if isinstance(target, int):
-                    fired_patterns.add(target)
-                else:
+                if isinstance(target, str):
                     fired_screens.add(target)
+                elif len(ends := candidates.setdefault(target, [])) < MAX_CANDIDATE_LINES:
+                    ends.append(end)
 
             self._database.scan(data, match_event_handler=on_match, scratch=self._thread_scratch())
-        for pattern_id in sorted(fired_patterns):
-            self._confirm(pattern_id, block, data, state)
+        for pattern_id in sorted({*candidates, *self._always_confirmed}):
+            self._confirm(pattern_id, block, data, state, candidates.get(pattern_id))
         return fired_screens
 
     def _thread_scratch(self) -> hyperscan.Scratch:
@@ -182,7 +188,11 @@ class Matcher:
             scratch = self._scratch.space = hyperscan.Scratch(self._database)
         return scratch
 
-    def _confirm(self, pattern_id: int, block: LineBlock, data: bytes, state: ScanState) -> None:
+    def _confirm(
+        self, pattern_id: int, block: LineBlock, data: bytes, state: ScanState, ends: list[int] | None
+    ) -> None:
+        """Confirm a pattern on the lines Hyperscan reported (each search bounded to its line), or on the
+        whole block for a pattern Hyperscan cannot screen (ends is None)."""
         pattern = self._patterns[pattern_id]
         if state.timeouts.get(pattern_id, 0) >= MAX_TIMEOUTS_PER_PATTERN:
             return
@@ -192,23 +202,17 @@ class Matcher:
             return
         line = block.first_line
         counted_to = 0
-        position = 0
         try:
-            while counted < MAX_HITS_PER_SIGNATURE:
-                match = pattern.compiled.compiled.search(data, position, timeout=PATTERN_TIMEOUT_SECONDS)
-                if match is None:
+            for match in self._matches(pattern.compiled.compiled, data, ends):
+                if counted >= MAX_HITS_PER_SIGNATURE:
                     break
                 line += data.count(b"\n", counted_to, match.start())
                 counted_to = match.start()
-                next_line = data.find(b"\n", max(match.end(), match.start() + 1) - 1)
-                position = next_line + 1
                 if (
                     (signature.id, line) in state.lines_hit
                     or not _shown_after(pattern.compiled, data, match.start())
                     or _quoted_source(data, match.start())
                 ):
-                    if next_line < 0:
-                        break
                     continue
                 state.lines_hit.add((signature.id, line))
                 text = _line_at(data, match.start(), match.end()).decode("utf-8", errors="replace")
@@ -218,12 +222,36 @@ class Matcher:
                     Hit(signature=signature, line=line, text=text.replace("\x00", "").strip(), context=context)
                 )
                 counted += 1
-                if next_line < 0:
-                    break
         except TimeoutError:
             state.timeouts[pattern_id] = state.timeouts.get(pattern_id, 0) + 1
             state.warnings.append(f"signature {signature.id}: a pattern took too long and was cut short")
         state.counts[signature.id] = counted
+
+    @staticmethod
+    def _matches(
+        compiled: regex.Pattern[bytes], data: bytes, ends: list[int] | None
+    ) -> Iterator[regex.Match[bytes]]:
+        """The pattern's first match on each line, in order: on the reported lines, or over the block."""
+        if ends is None:
+            position = 0
+            while (match := compiled.search(data, position, timeout=PATTERN_TIMEOUT_SECONDS)) is not None:
+                yield match
+                next_line = data.find(b"\n", max(match.end(), match.start() + 1) - 1)
+                if next_line < 0:
+                    return
+                position = next_line + 1
+            return
+        previous_start = -1
+        for end in sorted(ends):
+            line_start = data.rfind(b"\n", 0, max(end - 1, 0)) + 1
+            if line_start == previous_start:
+                continue
+            previous_start = line_start
+            line_end = data.find(b"\n", line_start)
+            found = compiled.search(data, line_start, line_end if line_end >= 0 else len(data),
+                                    timeout=PATTERN_TIMEOUT_SECONDS)
+            if found is not None:
+                yield found
 
 
 def _quoted_source(data: bytes, offset: int) -> bool:
@@ -240,16 +268,19 @@ def _quoted_source(data: bytes, offset: int) -> bool:
 def _shown_after(pattern: CompiledPattern, data: bytes, offset: int) -> bool:
     """Whether the line a pattern needs before its match shows within its window of preceding lines.
 
-    The window is looked for in the block itself: a match near a block's start sees fewer lines.
+    The window is looked for in the block itself (a match near a block's start sees fewer lines), and is at
+    most AFTER_WINDOW_BYTES long: tracebacks are short lines, and a window of long lines is no traceback.
     """
     if pattern.after is None:
         return True
     end = data.rfind(b"\n", 0, offset) + 1
     start = end
+    floor = max(0, end - AFTER_WINDOW_BYTES)
     for _ in range(pattern.within_lines):
-        if start == 0:
+        if start <= floor:
+            start = floor
             break
-        start = data.rfind(b"\n", 0, start - 1) + 1
+        start = data.rfind(b"\n", floor, start - 1) + 1 or floor
     return pattern.after.search(data, start, end, timeout=PATTERN_TIMEOUT_SECONDS) is not None
 
 
