@@ -30,8 +30,14 @@ from bench.make_log import SHAPES, write_log
 PATTERNS = Path(__file__).with_name("crash_patterns.txt")
 
 
-def measure_child(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, bytes]:
-    """Run one command in a fresh child and read its own rusage (peak RSS) via wait4."""
+def measure_child(
+    command: list[str], env: dict[str, str] | None = None, *, keep_output: bool = False
+) -> tuple[float, int, bytes]:
+    """Run one command in a fresh child and read its own rusage (peak RSS) via wait4.
+
+    Output goes to a file and is read back only when asked for: a benchmark process that held `cat`'s
+    output would hand its own size to every child it spawns after (their peak RSS starts there).
+    """
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         pid = os.posix_spawnp(command[0], command, env or dict(os.environ),
@@ -44,7 +50,7 @@ def measure_child(command: list[str], env: dict[str, str] | None = None) -> tupl
         code = os.waitstatus_to_exitcode(status)
         if code not in (0, 1):
             raise SystemExit(f"{command[0]} exited {code}: {err.read().decode(errors='replace')[:500]}")
-        return elapsed, usage.ru_maxrss * 1024, out.read()
+        return elapsed, usage.ru_maxrss * 1024, out.read() if keep_output else b""
 
 
 def main() -> None:
@@ -74,7 +80,8 @@ def main() -> None:
                 seconds: dict[str, float] = {}
                 peak = 0
                 for name, command in tools.items():
-                    results = [measure_child(command(log, scratch), env) for _ in range(args.runs)]
+                    results = [measure_child(command(log, scratch), env, keep_output=name == "trainwreck")
+                               for _ in range(args.runs)]
                     seconds[name] = min(result[0] for result in results)
                     if name == "trainwreck":
                         peak = max(result[1] for result in results)

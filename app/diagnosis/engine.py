@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.diagnosis.collectors import Collector, ExceptionCollector, LastException, MarkerCollector, Markers
 from app.diagnosis.facts import FactCollector, RunFacts, read_error_facts
 from app.diagnosis.frameworks import FrameworkSet, load_framework_set
-from app.diagnosis.matcher import Hit, Matcher, ScanState
+from app.diagnosis.matcher import Hit, Matcher, ScanState, Screened
 from app.diagnosis.model import Diagnosis, Evidence, LossPoint, Remedy, Symptom
 from app.diagnosis.progress import Progress, ProgressTracker
-from app.diagnosis.reader import LogSource, decode_line, iter_decompressed, iter_line_blocks, strip_ansi
+from app.diagnosis.reader import LineBlock, LogSource, decode_line, iter_decompressed, iter_line_blocks, strip_ansi
 from app.diagnosis.redact import redact_text
 from app.diagnosis.remedies import Circumstances, build_remedies, corrected_command, relevant_parameters
 from app.diagnosis.rootcause import RootCause, choose_root_cause, fingerprint
@@ -24,6 +27,7 @@ from app.diagnosis.taxonomy import stage_wording
 DEFAULT_MAX_DECOMPRESSED_BYTES = 16 * 1024**3
 MAX_EVIDENCE_REPEATS = 3
 MAX_CURVE_POINTS = 500
+SCREEN_AHEAD = 3  # blocks screened ahead of the reasoning: with 4 MB blocks, at most ~16 MB more in memory
 TRACEBACK_AFTER_LINES = 200  # how far after the root line a traceback may still be its own
 MIN_DUMPED_PARAMETERS = 5  # an argument dump this long shows the run was setting up
 
@@ -67,6 +71,7 @@ class Diagnoser:
         frameworks: FrameworkSet | None = None,
         max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
         cache_dir: Path | None = None,
+        screen_workers: int | None = None,
     ) -> None:
         self.signature_set = signature_set
         self.frameworks = frameworks if frameworks is not None else load_framework_set()
@@ -79,6 +84,8 @@ class Diagnoser:
         self._matcher = Matcher(signature_set, screen=screen, cache_dir=cache_dir)
         self._relevant = relevant_parameters(signature_set)
         self._stages = StageClassifier(self.frameworks.frames)
+        self._workers = ThreadPoolExecutor(max_workers=screen_workers or min(4, os.cpu_count() or 1),
+                                           thread_name_prefix="trainwreck-screen")
         self._launcher_env = self.frameworks.launcher_env()
 
     @property
@@ -108,9 +115,9 @@ class Diagnoser:
         lines = 0
         bytes_read = 0
         blocks = iter_line_blocks(iter_decompressed(source, max_bytes=self.max_decompressed_bytes))
-        for block in blocks:
-            data = strip_ansi(block.data)
-            fired = self._matcher.scan(block, data, state)
+        for block, data, screened in self._screened(blocks):
+            self._matcher.confirm(block, data, state, screened)
+            fired = screened.screens
             for collector in collectors:
                 collector.feed(data, block.first_line, fired)
             lines = block.first_line + block.line_count - 1
@@ -123,6 +130,23 @@ class Diagnoser:
         total = stated_total[1] if stated_total and isinstance(stated_total[1], int) and stated_total[1] > 0 else None
         return _Scan(state, tracker.finish(stated_total=total), run_facts, markers.finish(), exceptions.finish(),
                      last_line, lines, bytes_read)
+
+    def _screened(self, blocks: Iterator[LineBlock]) -> Iterator[tuple[LineBlock, bytes, Screened]]:
+        """Blocks with ANSI codes removed and the screen's verdict, screened SCREEN_AHEAD blocks ahead in the
+        diagnoser's worker threads (Hyperscan releases the GIL), in order."""
+        ahead: deque[tuple[LineBlock, Future[tuple[bytes, Screened]]]] = deque()
+        for block in blocks:
+            ahead.append((block, self._workers.submit(self._screen_block, block)))
+            if len(ahead) > SCREEN_AHEAD:
+                done, future = ahead.popleft()
+                yield done, *future.result()
+        while ahead:
+            done, future = ahead.popleft()
+            yield done, *future.result()
+
+    def _screen_block(self, block: LineBlock) -> tuple[bytes, Screened]:
+        data = strip_ansi(block.data)
+        return data, self._matcher.screen(data)
 
     def _loss_hits(self, progress: Progress) -> list[Hit]:
         """Divergence read from the loss values themselves, as hits of the signatures derived from them."""

@@ -59,6 +59,14 @@ class _Pattern:
 
 
 @dataclass(slots=True)
+class Screened:
+    """What the Hyperscan pass found in one block."""
+
+    screens: set[str]  # the names of the screens that fired
+    candidates: dict[int, list[int]]  # pattern index -> match end offsets, for regex to confirm
+
+
+@dataclass(slots=True)
 class ScanState:
     """Hits gathered over the whole log, capped per signature."""
 
@@ -165,22 +173,35 @@ class Matcher:
 
     def scan(self, block: LineBlock, data: bytes, state: ScanState) -> set[str]:
         """Record every signature line of one block (ANSI codes removed); return the screen names that fired."""
-        candidates: dict[int, list[int]] = {}  # pattern index -> match end offsets Hyperscan reported
-        fired_screens: set[str] = set()
+        screened = self.screen(data)
+        self.confirm(block, data, state, screened)
+        return screened.screens
+
+    def screen(self, data: bytes) -> Screened:
+        """The Hyperscan pass over one block: which screens fired, and where each signature pattern may match.
+
+        Hyperscan releases the GIL while it scans, so blocks can be screened in worker threads while the
+        reasoning over earlier blocks goes on.
+        """
+        screened = Screened(screens=set(), candidates={})
         if self._database is not None:
             entries = self._entries
+            candidates = screened.candidates
 
             def on_match(entry_id: int, start: int, end: int, flags: int, context: object) -> None:
                 target = entries[entry_id]
                 if isinstance(target, str):
-                    fired_screens.add(target)
+                    screened.screens.add(target)
                 elif len(ends := candidates.setdefault(target, [])) < MAX_CANDIDATE_LINES:
                     ends.append(end)
 
             self._database.scan(data, match_event_handler=on_match, scratch=self._thread_scratch())
-        for pattern_id in sorted({*candidates, *self._always_confirmed}):
-            self._confirm(pattern_id, block, data, state, candidates.get(pattern_id))
-        return fired_screens
+        return screened
+
+    def confirm(self, block: LineBlock, data: bytes, state: ScanState, screened: Screened) -> None:
+        """Confirm with `regex` the lines the screen pointed at, in block order (hits are order-dependent)."""
+        for pattern_id in sorted({*screened.candidates, *self._always_confirmed}):
+            self._confirm(pattern_id, block, data, state, screened.candidates.get(pattern_id))
 
     def _thread_scratch(self) -> hyperscan.Scratch:
         scratch = getattr(self._scratch, "space", None)
