@@ -306,14 +306,16 @@ SETUP_EVIDENCE = re.compile(
     r"from_pretrained|load_dataset|\bin map\b|arrow_dataset\.py|__post_init__|parse_args|HfArgumentParser|"
     r"get_model_tokenizer|_prepare_dataset|run sh:|\[INFO:swift\]|Loading|Map:|Generating|_init_process_group|"
     r"init_process_group|rendezvous|EADDRINUSE|address already in use|encode\(|preprocess|DatasetLoader|"
-    r"TrainingArguments|import_utils|check_imports|is_deepspeed_available|requires_backends|argparse|usage:"
+    r"TrainingArguments|import_utils|check_imports|is_deepspeed_available|requires_backends|argparse|usage:|"
+    r"error: argument --|invalid choice|unrecognized arguments|trainer\.py\", line \d+, in __init__|"
+    r"in add_callback|in create_optimizer|in _setup_devices|accelerator_connector"
 )
 PROGRESS_EVIDENCE = re.compile(
     r"\d+/\d+ \[|'loss'|\biteration \d+|num_updates=\d+|Epoch \[\d+\]\[\d+/\d+\]|global_step"
 )
 SAVE_EVIDENCE = re.compile(r"(?i)saving model checkpoint|_save_checkpoint|save_pretrained|save_model|checkpoint-\d+|"
                            r"safetensors.*save|save_file|torch\.save|\bin \w*save\w*\b")
-STEP_SHOWN = re.compile(r"(\d+)/\d+ \[|global_step/max_steps': '(\d+)/")
+STEP_SHOWN = re.compile(r"(\d+)/\d+ \[|global_step/max_steps': '(\d+)/|\bat step (\d+)")
 TRAINING_FRAMES = re.compile(r"\bin (?:training_step|compute_loss|_inner_training_loop|backward|forward|"
                              r"__next__|_next_data|optimizer_step|train_step)\b|\bloss\.backward\(\)")
 
@@ -423,7 +425,7 @@ def _first_bad_loss_stage(text: str) -> tuple[str, int] | None:
     """Where an excerpt of a diverged run first shows a NaN/Inf (or absurd) loss: the stage by the step there."""
     steps: list[int] = []
     for line in text.splitlines():
-        steps += [int(bar or swift) for bar, swift in STEP_SHOWN.findall(line)]
+        steps += [int(next(group for group in found if group)) for found in STEP_SHOWN.findall(line)]
         if re.search(r"(?i)(?:loss|grad_norm)'?:? '?(?:nan|-?inf)|returned nan|loss is (?:nan|inf)", line) and steps:
             return ("mid_run" if steps[-1] > 100 else "early"), steps[-1]
     return None
