@@ -7,6 +7,7 @@ from typing import Any, TextIO
 
 from app.diagnosis.model import Diagnosis
 from app.diagnosis.taxonomy import stage_wording
+from app.formatting import format_value
 
 _WIDTH = 100
 
@@ -20,11 +21,7 @@ class _Style:
 
 
 def _value(value: Any) -> str:
-    if value is None:
-        return "?"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return format_value(value, missing="?")
 
 
 def render_report(diagnosis: Diagnosis, *, color: bool = False) -> str:

@@ -1,4 +1,4 @@
-"""FastAPI dependencies shared by the API and the web pages: settings, diagnoser, session, team scope."""
+"""FastAPI dependencies shared by the API and the web pages: settings, session, team scope."""
 
 from __future__ import annotations
 
@@ -7,21 +7,16 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.config import Settings
-from app.diagnosis.engine import Diagnoser
 from app.services.auth import TOKEN_COOKIE, TeamScope, bearer_token, resolve_scope
 from app.store.session import SessionDep
 
-__all__ = ["DiagnoserDep", "SessionDep", "SettingsDep", "TeamScopeDep", "current_team_scope"]
+__all__ = ["SessionDep", "SettingsDep", "TeamScopeDep"]
 
 
 def get_settings(request: Request) -> Settings:
     """The settings the app was created with."""
-    return request.app.state.settings
-
-
-def get_diagnoser(request: Request) -> Diagnoser:
-    """The diagnoser built at startup (signatures compiled once)."""
-    return request.app.state.diagnoser
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def current_team_scope(request: Request) -> TeamScope:
@@ -36,5 +31,4 @@ def current_team_scope(request: Request) -> TeamScope:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-DiagnoserDep = Annotated[Diagnoser, Depends(get_diagnoser)]
 TeamScopeDep = Annotated[TeamScope, Depends(current_team_scope)]

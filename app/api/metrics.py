@@ -84,7 +84,8 @@ def route_template(scope: Scope) -> str:
             template = template[: -len(text)] + f"{{{name}}}"
         else:
             template = "/".join(f"{{{name}}}" if part == text else part for part in template.split("/"))
-    return template
+    route: str = template
+    return route
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -69,7 +69,8 @@ class RetryPolicy:
 
     def delay_after(self, failures: int) -> float:
         """Seconds to wait after that many failed tries: first × 2^(failures-1), jittered down by up to half."""
-        return self.first_delay_seconds * 2 ** (failures - 1) * random.uniform(0.5, 1.0)
+        delay: float = self.first_delay_seconds * 2 ** (failures - 1) * random.uniform(0.5, 1.0)
+        return delay
 
 
 class LogSubmitter:

@@ -183,7 +183,8 @@ class FrameworkSet:
 
 def screen_expression(pattern: str) -> bytes:
     """The pattern as Hyperscan takes it: named groups become plain groups (Hyperscan keeps no captures)."""
-    return regex.sub(r"\(\?P<\w+>", "(?:", pattern).encode("utf-8")
+    plain: str = regex.sub(r"\(\?P<\w+>", "(?:", pattern)
+    return plain.encode("utf-8")
 
 
 def _load_file(path: Path) -> Framework:

@@ -222,7 +222,8 @@ def strip_ansi(data: bytes) -> bytes:
     """Remove terminal colour and cursor codes (no newlines are touched)."""
     if b"\x1b" not in data:
         return data
-    return ANSI_ESCAPE.sub(b"", data)
+    cleaned: bytes = ANSI_ESCAPE.sub(b"", data)
+    return cleaned
 
 
 def decode_line(data: bytes) -> str:

@@ -58,9 +58,10 @@ class RedactionForm:
     path: Path
 
     def replace(self, match: regex.Match[bytes]) -> bytes:
-        kept = match.group("keep") if "keep" in self.pattern.groupindex else b""
-        secret = match.group()[len(kept or b"") :]
-        return (kept or b"") + b"[REDACTED:" + self.spec.kind.encode() + b"]" + b"\n" * secret.count(b"\n")
+        kept: bytes = (match.group("keep") if "keep" in self.pattern.groupindex else b"") or b""
+        whole: bytes = match.group()
+        newlines = whole[len(kept) :].count(b"\n")
+        return kept + b"[REDACTED:" + self.spec.kind.encode() + b"]" + b"\n" * newlines
 
 
 class Redactor:
@@ -98,7 +99,8 @@ class Redactor:
         """One line of a block the form could not read whole; a line it cannot read either is dropped, so no
         hostile line lets a secret through."""
         try:
-            return form.pattern.sub(form.replace, line, timeout=PATTERN_TIMEOUT_SECONDS)
+            redacted: bytes = form.pattern.sub(form.replace, line, timeout=PATTERN_TIMEOUT_SECONDS)
+            return redacted
         except TimeoutError:
             return b"[REDACTED:unreadable]"
 

@@ -12,7 +12,8 @@ TAXONOMY_PATH = Path(__file__).with_name("taxonomy.yaml")
 
 @cache
 def _taxonomy() -> dict[str, dict[str, Any]]:
-    return yaml.safe_load(TAXONOMY_PATH.read_text(encoding="utf-8"))
+    taxonomy: dict[str, dict[str, Any]] = yaml.safe_load(TAXONOMY_PATH.read_text(encoding="utf-8"))
+    return taxonomy
 
 
 def categories() -> dict[str, str]:

@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import (
 )
 
 from app.diagnosis.model import Diagnosis, Remedy
+from app.formatting import format_value
 
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
@@ -134,9 +135,7 @@ def _where(diagnosis: Diagnosis) -> str:
 
 
 def _value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return format_value(value, missing="None")
 
 
 def _mrkdwn(text: str) -> MarkdownTextObject:

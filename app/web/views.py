@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +9,7 @@ from typing import Any
 from markupsafe import Markup
 
 from app.diagnosis.model import Diagnosis
+from app.formatting import format_value
 from app.web.categories import category_label, stage_label
 from app.web.charts import run_progress_bar
 from app.web.loss_chart import loss_curve_chart
@@ -132,19 +131,6 @@ def where_it_died(step: int | None, total_steps: int | None, *, stage: str) -> s
     if total_steps:
         return f"step {step:,} of {total_steps:,} ({100 * step / total_steps:.0f} %)"
     return f"step {step:,}"
-
-
-def format_value(value: Any) -> str:
-    """A parameter or fact value as people read it: None → —, True → true, dicts as JSON."""
-    if value is None:
-        return MISSING
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}" if math.isfinite(value) else str(value)
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return str(value)
 
 
 def run_facts(run: dict[str, Any]) -> list[tuple[str, str]]:

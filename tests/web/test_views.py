@@ -1,7 +1,8 @@
 import math
 
 from app.diagnosis.model import Diagnosis, Evidence, LossPoint, Remedy, Symptom
-from app.web.views import context_ranges, diagnosis_view, evidence_lines, format_value, run_facts, where_it_died
+from app.formatting import format_value
+from app.web.views import context_ranges, diagnosis_view, evidence_lines, run_facts, where_it_died
 
 
 def make_diagnosis(**changes) -> Diagnosis:

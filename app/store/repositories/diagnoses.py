@@ -80,7 +80,8 @@ def insert_if_new(session: Session, values: dict[str, Any]) -> int | None:
         .on_conflict_do_nothing(index_elements=[DiagnosisRecord.team_id, DiagnosisRecord.content_sha256])
         .returning(DiagnosisRecord.id)
     )
-    return session.scalar(statement)
+    inserted: int | None = session.scalar(statement)
+    return inserted
 
 
 def get_diagnosis(session: Session, diagnosis_id: int, *, visible_team: str | None) -> DiagnosisRecord | None:
