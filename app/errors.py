@@ -21,6 +21,13 @@ class UnreadableLogError(TrainwreckError):
     status = 422
 
 
+class EmptyLogError(UnreadableLogError):
+    """The log holds nothing but blank lines: there is nothing to diagnose, and nothing is stored."""
+
+    code = "empty_log"
+    status = 422
+
+
 class LogTooLargeError(TrainwreckError):
     code = "too_large"
     status = 413

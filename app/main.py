@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.api import api_router
+from app.api.body_limit import BodyLimitMiddleware, is_log_upload
 from app.api.errors import install_error_handlers
 from app.api.health import router as health_router
 from app.api.metrics import Metrics, RequestMetricsMiddleware
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, *, diagnoser: Diagnoser | None 
     app.state.ingest_listeners = IngestListeners()
     app.state.ingest_listeners.add(app.state.metrics.observe_new_diagnosis)
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, exempt=is_log_upload)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
     app.include_router(health_router)
     app.include_router(metrics_router)

@@ -23,6 +23,7 @@ from app.diagnosis.rootcause import RootCause, choose_root_cause, fingerprint
 from app.diagnosis.signatures import SignatureSet
 from app.diagnosis.stage import StageClassifier, StageVerdict
 from app.diagnosis.taxonomy import stage_wording
+from app.errors import EmptyLogError
 
 DEFAULT_MAX_DECOMPRESSED_BYTES = 16 * 1024**3
 MAX_EVIDENCE_REPEATS = 3
@@ -98,6 +99,8 @@ class Diagnoser:
     ) -> Diagnosis:
         """Diagnose one log (path, bytes or binary stream; plain, gzip or zstd)."""
         scan = self._scan(source, progress)
+        if scan.last_line is None and scan.last_exception is None and not scan.state.hits:
+            raise EmptyLogError("the log is empty: there is nothing to diagnose")
         hits = scan.state.hits + self._loss_hits(scan.progress) + self._exit_hits(exit_code, scan.lines)
         for hit in hits:
             read_error_facts(scan.facts, hit.text)

@@ -11,19 +11,32 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api.schemas import ErrorOut
-from app.errors import InvalidRequestError
+from app.errors import InvalidRequestError, LogTooLargeError
 from app.slack.service import SlackService
-from app.slack.verify import verify_slack_request
+from app.slack.verify import MAX_SLACK_BODY_BYTES, check_slack_headers, verify_slack_request
 
 router = APIRouter(tags=["slack"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorOut} for status in (400, 401, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {status: {"model": ErrorOut} for status in (400, 401, 413, 503)}
 
 
 async def verified_body(request: Request) -> bytes:
-    """The raw body, once its Slack signature checks out (401 otherwise, 503 without a signing secret)."""
-    body = await request.body()
-    verify_slack_request(body, request.headers, signing_secret=request.app.state.settings.slack_signing_secret)
+    """The raw body, once its Slack signature checks out (401 otherwise, 503 without a signing secret).
+
+    The headers are checked before the body is read, and the body is read up to MAX_SLACK_BODY_BYTES (413
+    past that), so no unsigned or oversized request costs more memory than a real Slack delivery.
+    """
+    secret = request.app.state.settings.slack_signing_secret
+    check_slack_headers(request.headers, signing_secret=secret)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_SLACK_BODY_BYTES:
+            raise LogTooLargeError(f"a Slack request body is at most {MAX_SLACK_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    verify_slack_request(body, request.headers, signing_secret=secret)
     return body
 
 

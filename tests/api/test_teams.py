@@ -55,3 +55,20 @@ def test_a_token_sets_only_its_own_teams_webhook(
 def test_a_malformed_request_is_refused(api_client: TestClient) -> None:
     assert api_client.put("/api/v1/teams/vision/webhook", json={}).status_code == 422
     assert api_client.put("/api/v1/teams/no%20spaces/webhook", json={"url": HOOK}).status_code == 422
+
+
+def test_a_body_larger_than_any_json_route_takes_is_refused_unread(api_client: TestClient) -> None:
+    declared = api_client.put("/api/v1/teams/vision/webhook", content=b"{" + b" " * (2 << 20) + b"}",
+                              headers={"content-type": "application/json", "authorization": "Bearer wrong"})
+    assert declared.status_code == 413
+    assert declared.json()["error"]["code"] == "too_large"
+
+
+def test_a_streamed_body_over_the_cap_is_cut_off(api_client: TestClient) -> None:
+    def chunks():  # no Content-Length: the cap counts what arrives
+        for _ in range(4):
+            yield b" " * (1 << 20)
+
+    response = api_client.put("/api/v1/teams/vision/webhook", content=chunks(),
+                              headers={"content-type": "application/json"})
+    assert response.status_code == 413

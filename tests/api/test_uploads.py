@@ -175,8 +175,9 @@ def test_bad_form_metadata_answers_422(api_client: TestClient) -> None:
     assert "exit_code" in response.json()["error"]["message"]
 
 
-def test_an_empty_log_is_diagnosed_as_unknown(api_client: TestClient) -> None:
-    response = api_client.post(URL, content=b"")
+def test_an_empty_log_is_refused_and_not_stored(api_client: TestClient) -> None:
+    response = api_client.post(URL, content=b"\n\n")
 
-    assert response.status_code == 201
-    assert response.json()["category"] == "unknown"
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "empty_log"
+    assert api_client.get("/api/v1/diagnoses").json()["items"] == []

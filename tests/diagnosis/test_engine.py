@@ -5,7 +5,10 @@ from __future__ import annotations
 import gzip
 import json
 
+import pytest
+
 from app.diagnosis.engine import Diagnoser
+from app.errors import EmptyLogError
 
 OOM = (
     "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 3 has a total capacity of "
@@ -134,10 +137,10 @@ def test_unknown_failure_quotes_the_last_exception_and_groups_repeats(diagnoser:
     assert first.fingerprint == second.fingerprint != other.fingerprint
 
 
-def test_empty_log_is_unknown_not_an_error(diagnoser: Diagnoser) -> None:
-    diagnosis = diagnoser.diagnose(b"")
-    assert diagnosis.category == "unknown"
-    assert diagnosis.stage == "unknown"
+@pytest.mark.parametrize("log", [b"", b"\n\n   \n", b"\t\r\n"])
+def test_an_empty_log_is_refused_not_diagnosed(diagnoser: Diagnoser, log: bytes) -> None:
+    with pytest.raises(EmptyLogError, match="empty"):
+        diagnoser.diagnose(log)
 
 
 def test_secrets_in_evidence_are_redacted(diagnoser: Diagnoser) -> None:

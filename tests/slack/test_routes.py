@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -138,3 +138,24 @@ def test_help_explains_the_command(slack: SlackSender) -> None:
     assert "`/trainwreck stats`" in blocks_text(slack.command("help"))
     assert "`/trainwreck stats`" in blocks_text(slack.command(""))
     assert "did not understand" in slack.command("show me everything")["text"]
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("path", ["/slack/events", "/slack/commands"])
+def test_an_unsigned_huge_body_is_refused_before_it_is_read(slack: SlackSender, path: str) -> None:
+    def endless() -> Iterator[bytes]:  # 64 MiB if read: the server must answer after the headers alone
+        for _ in range(64):
+            yield b"x" * (1 << 20)
+
+    response = slack.http.post(path, content=endless(), headers={"content-type": "application/json"})
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+@SQLITE_ONLY
+def test_a_signed_body_larger_than_slack_sends_is_refused(slack: SlackSender) -> None:
+    response = slack.post("/slack/events", b'{"type": "event_callback", "pad": "' + b"x" * (2 << 20) + b'"}',
+                          content_type="application/json")
+
+    assert response.status_code == 413
