@@ -48,7 +48,7 @@ def _progress_printer(total: int | None) -> Callable[[int], None] | None:
 
 def cmd_diagnose(args: argparse.Namespace, settings: Settings) -> int:
     """Diagnose a log offline and print the report or the JSON."""
-    from app.report import render_report, wants_color
+    from app.report import render_report, terminal_width, wants_color
 
     diagnoser = build_diagnoser(settings, args.signatures, args.frameworks)
     if args.path == "-":
@@ -56,6 +56,8 @@ def cmd_diagnose(args: argparse.Namespace, settings: Settings) -> int:
         size = None
     else:
         path = Path(args.path)
+        if path.is_dir():
+            raise UsageError(f"{args.path} is a directory: give the path of a log file")
         if not path.is_file():
             raise UsageError(f"no such file: {args.path}")
         source, size = path, path.stat().st_size
@@ -66,7 +68,8 @@ def cmd_diagnose(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         sys.stdout.write(json.dumps(diagnosis.to_dict(), indent=2, ensure_ascii=False) + "\n")
     else:
-        sys.stdout.write(render_report(diagnosis, color=wants_color(sys.stdout, no_color=settings.no_color)))
+        sys.stdout.write(render_report(diagnosis, color=wants_color(sys.stdout, no_color=settings.no_color),
+                                 width=terminal_width(sys.stdout)))
     return 0
 
 
@@ -279,7 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: one line on stderr and exit 2 for any error a user can fix."""
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        if not (sys.argv[1:] if argv is None else argv):  # bare `trainwreck`: what it does, not an error
+            parser.print_help()
+            return 0
+        args = parser.parse_args(argv)
         handler: Handler = args.handler
         return handler(args, Settings())
     except TrainwreckError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from typing import Any, TextIO
 
@@ -9,7 +10,7 @@ from app.diagnosis.model import Diagnosis
 from app.diagnosis.taxonomy import stage_wording
 from app.formatting import format_value
 
-_WIDTH = 100
+_WIDTH = 100  # at most; a narrower terminal wraps narrower
 
 
 class _Style:
@@ -24,8 +25,9 @@ def _value(value: Any) -> str:
     return format_value(value, missing="?")
 
 
-def render_report(diagnosis: Diagnosis, *, color: bool = False) -> str:
-    """A report a person reads in ten seconds."""
+def render_report(diagnosis: Diagnosis, *, color: bool = False, width: int = _WIDTH) -> str:
+    """A report a person reads in ten seconds, wrapped to `width` columns (at most _WIDTH)."""
+    width = max(40, min(width, _WIDTH))
     style = _Style(color)
     lines: list[str] = []
     headline = f"{diagnosis.title}  [{diagnosis.category}]"
@@ -41,7 +43,7 @@ def render_report(diagnosis: Diagnosis, *, color: bool = False) -> str:
     if facts:
         lines.append("Run:   " + ", ".join(facts).replace("world_size", "GPUs/ranks"))
     lines.append("")
-    lines.extend(textwrap.wrap(diagnosis.summary, _WIDTH))
+    lines.extend(textwrap.wrap(diagnosis.summary, width))
     if diagnosis.remedies:
         lines.append("")
         lines.append(style("What to change:", "1"))
@@ -53,7 +55,7 @@ def render_report(diagnosis: Diagnosis, *, color: bool = False) -> str:
             else:
                 change = f" {_value(remedy.current)} → {_value(remedy.suggested)}"
             lines.append("  " + style(remedy.parameter, "1;32") + change)
-            lines.extend(textwrap.wrap(remedy.why, _WIDTH - 6, initial_indent="      ", subsequent_indent="      "))
+            lines.extend(textwrap.wrap(remedy.why, width - 6, initial_indent="      ", subsequent_indent="      "))
     if diagnosis.corrected_command:
         lines.append("")
         lines.append(style("Corrected command:", "1"))
@@ -67,7 +69,7 @@ def render_report(diagnosis: Diagnosis, *, color: bool = False) -> str:
         lines.append("")
         shown = ", ".join(f"{symptom.signature} (line {symptom.line})" for symptom in diagnosis.symptoms[:6])
         more = len(diagnosis.symptoms) - 6
-        lines.extend(textwrap.wrap("Then: " + shown + (f" and {more} more" if more > 0 else ""), _WIDTH))
+        lines.extend(textwrap.wrap("Then: " + shown + (f" and {more} more" if more > 0 else ""), width))
     return "\n".join(lines) + "\n"
 
 
@@ -78,3 +80,10 @@ def _clip(text: str, limit: int = 160) -> str:
 def wants_color(stream: TextIO, *, no_color: bool) -> bool:
     """Colour only on a terminal, and never when NO_COLOR is set."""
     return stream.isatty() and not no_color
+
+
+def terminal_width(stream: TextIO) -> int:
+    """The columns of the terminal the stream writes to (_WIDTH when it is no terminal)."""
+    if not stream.isatty():
+        return _WIDTH
+    return shutil.get_terminal_size((_WIDTH, 24)).columns

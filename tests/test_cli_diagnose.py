@@ -116,3 +116,36 @@ def test_a_broken_framework_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = _trainwreck("diagnose", str(log), "--frameworks", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.decode().count("\n") == 1 and "bad.yaml" in result.stderr.decode()
+
+
+def test_bare_trainwreck_prints_its_usage_and_commands() -> None:
+    result = _trainwreck()
+    assert result.returncode == 0
+    assert b"usage:" in result.stdout and b"diagnose" in result.stdout and b"serve" in result.stdout
+
+
+def test_a_directory_is_named_as_one(tmp_path: Path) -> None:
+    result = _trainwreck("diagnose", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.decode().strip() == f"trainwreck: {tmp_path} is a directory: give the path of a log file"
+
+
+def test_an_empty_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    log = tmp_path / "empty.log"
+    log.write_bytes(b"\n\n")
+    result = _trainwreck("diagnose", str(log))
+    assert result.returncode == 2
+    assert result.stderr.decode().count("\n") == 1 and "empty" in result.stderr.decode()
+
+
+def test_the_report_wraps_to_a_narrow_terminal() -> None:
+    from app.diagnosis.engine import Diagnoser
+    from app.diagnosis.signatures import load_signature_set
+    from app.report import render_report
+
+    diagnosis = Diagnoser(load_signature_set()).diagnose(OOM_LOG)
+    lines = render_report(diagnosis, width=60).splitlines()
+    summary = lines[lines.index("") + 1 : lines.index("What to change:")]
+    assert summary and max(len(line) for line in summary) <= 60
+    wide = render_report(diagnosis).splitlines()
+    assert max(len(line) for line in wide[wide.index("") + 1 : wide.index("What to change:")]) > 60

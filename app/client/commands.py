@@ -18,7 +18,7 @@ from app.client.submit import LogSubmitter, SubmissionMetadata
 from app.config import Settings
 from app.diagnoser import build_diagnoser
 from app.errors import TrainwreckError
-from app.report import render_report, wants_color
+from app.report import render_report, terminal_width, wants_color
 
 
 def submit_logs(
@@ -53,6 +53,8 @@ def run_and_report(settings: Settings, command: Sequence[str], metadata: Submiss
         _print_diagnosis(settings, log.path, exit_status)
     if settings.url:
         _send(settings, settings.url, log.path, replace(_with_user(metadata), exit_code=exit_status))
+    elif exit_status != 0:
+        _warn("not submitted: TRAINWRECK_URL is not set")
     _warn(f"log kept at {log.path}")
     return exit_status
 
@@ -63,7 +65,8 @@ def _print_diagnosis(settings: Settings, log_path: Path, exit_status: int) -> No
     except Exception as error:  # the job's exit status matters more than our report
         _warn(f"could not diagnose the log: {error}")
         return
-    sys.stderr.write("\n" + render_report(diagnosis, color=wants_color(sys.stderr, no_color=settings.no_color)))
+    sys.stderr.write("\n" + render_report(diagnosis, color=wants_color(sys.stderr, no_color=settings.no_color),
+                                 width=terminal_width(sys.stderr)))
     sys.stderr.flush()
 
 

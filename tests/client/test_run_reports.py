@@ -53,3 +53,12 @@ def test_a_run_while_the_server_is_down_is_spooled_and_the_next_run_sends_it(
     assert [(item["job_id"], item["exit_code"]) for item in stored] == [("1", 1)]
     assert trainwreck.spooled_logs() == []
     assert len(trainwreck.run_logs()) == 2
+
+
+def test_a_failed_run_without_a_server_says_it_was_not_submitted(
+    trainwreck: TrainwreckCommand, program: Program
+) -> None:
+    result = trainwreck.run("run", "--", *program("oom_after_progress"))
+
+    assert result.returncode == 1
+    assert result.stderr.count(b"trainwreck: not submitted: TRAINWRECK_URL is not set\n") == 1
