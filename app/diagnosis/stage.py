@@ -14,6 +14,7 @@ EARLY_STEP_LIMIT = 100
 # a traceback frame behind any prefix: rank tags, timestamps, job ids
 _FRAME_LINE = re.compile(r'^[^\n]{0,200}?File "[^"\n]*", line \d+, in ([\w.<>]+)', re.M)
 _LAST_TRACEBACK = "Traceback (most recent call last)"
+_RUNS_MAIN_MODULE = frozenset({"_run_code", "_run_module_as_main", "run_module", "run_path", "<module>", "main"})
 DEEP_COLLECTIVE_SEQUENCE = 1_000  # collectives numbered in the thousands: past setup, well into training
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +42,15 @@ class StageClassifier:
         self._frames = frames
 
     def frame_kind(self, context: str) -> FrameKind | None:
-        """What the innermost frame of the last traceback that any framework names is doing."""
-        for name in reversed(traceback_frames(context)):
+        """What the innermost frame of the last traceback that any framework names is doing.
+
+        A `<module>` frame called from a function is a module being imported: setup, whatever imported it
+        (not the main module `python -m` runs, which runpy calls).
+        """
+        frames = traceback_frames(context)
+        for depth, name in reversed(list(enumerate(frames))):
+            if name == "<module>" and depth > 0 and frames[depth - 1] not in _RUNS_MAIN_MODULE:
+                return "setup"
             short = name.rsplit(".", 1)[-1]
             for kind in FRAME_KINDS:
                 if short in self._frames[kind] or name in self._frames[kind]:

@@ -244,3 +244,18 @@ def test_a_diverged_learning_rate_is_cut_to_the_fields_safe_rate(diagnoser: Diag
     assert diagnosis.category == "nan_loss"
     learning_rate = next(remedy for remedy in diagnosis.remedies if remedy.parameter == "learning_rate")
     assert learning_rate.current == 10.0 and learning_rate.suggested == 1e-4
+
+
+def test_an_error_while_a_module_is_imported_is_setup(diagnoser: Diagnoser) -> None:
+    lines = [
+        "Traceback (most recent call last):",
+        '  File "/opt/lib/swift/cli/export.py", line 5, in <module>',
+        "    export_main()",
+        '  File "/opt/lib/swift/llm/export/export.py", line 39, in run',
+        "    from swift.megatron import convert_hf2mcore",
+        '  File "/opt/lib/swift/megatron/__init__.py", line 5, in <module>',
+        "    from megatron.training import get_args",
+        "ModuleNotFoundError: No module named 'megatron.training'",
+    ]
+    diagnosis = diagnoser.diagnose(("\n".join(lines) + "\n").encode())
+    assert (diagnosis.category, diagnosis.stage) == ("environment_error", "load")
