@@ -98,3 +98,8 @@ class SubmissionRejectedError(TrainwreckError):
 
     code = "submission_rejected"
     status = 400
+
+
+def one_line(error: object) -> str:
+    """An error's text on one line (YAML's errors point at the place over several)."""
+    return " ".join(str(error).split())

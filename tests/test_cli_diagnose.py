@@ -109,8 +109,9 @@ def test_a_trainer_of_our_own_is_taught_by_one_framework_file(tmp_path: Path) ->
     assert diagnosis["run"]["framework"] == "ourtrainer"
 
 
-def test_a_broken_framework_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    (tmp_path / "bad.yaml").write_text("id: bad\ntitle: t\nprecedence: 5\nsteps: 3\n")
+@pytest.mark.parametrize("text", ["id: bad\ntitle: t\nprecedence: 5\nsteps: 3\n", "id: bad\ntitle: a: b: c\n"])
+def test_a_broken_framework_file_is_one_line_and_exit_2(tmp_path: Path, text: str) -> None:
+    (tmp_path / "bad.yaml").write_text(text)
     log = tmp_path / "crash.log"
     log.write_bytes(OOM_LOG)
     result = _trainwreck("diagnose", str(log), "--frameworks", str(tmp_path))

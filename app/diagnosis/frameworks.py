@@ -16,7 +16,7 @@ import regex
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from app.errors import SignatureError
+from app.errors import SignatureError, one_line
 
 BUILTIN_FRAMEWORK_DIR = Path(__file__).resolve().parents[2] / "frameworks"
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -191,7 +191,7 @@ def _load_file(path: Path) -> Framework:
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise SignatureError(f"{path}: cannot read as YAML: {error}") from None
+        raise SignatureError(f"{path}: cannot read as YAML: {one_line(error)}") from None
     if not isinstance(raw, dict):
         raise SignatureError(f"{path}: a framework file is a YAML mapping")
     try:

@@ -17,7 +17,7 @@ import regex
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from app.errors import SignatureError
+from app.errors import SignatureError, one_line
 
 BUILTIN_REDACTION_DIR = Path(__file__).resolve().parents[2] / "redactions"
 PATTERN_TIMEOUT_SECONDS = 1.0
@@ -110,7 +110,7 @@ def _load_form(path: Path) -> RedactionForm:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         spec = RedactionSpec.model_validate(raw)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise SignatureError(f"{path}: cannot read as YAML: {error}") from None
+        raise SignatureError(f"{path}: cannot read as YAML: {one_line(error)}") from None
     except ValidationError as error:
         first = error.errors()[0]
         location = ".".join(str(part) for part in first["loc"]) or "(top level)"

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from app.diagnosis.taxonomy import categories, stages
-from app.errors import SignatureError
+from app.errors import SignatureError, one_line
 
 BUILTIN_SIGNATURE_DIR = Path(__file__).resolve().parents[2] / "signatures"
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -213,7 +213,7 @@ def load_signature_file(path: Path) -> Signature:
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise SignatureError(f"{path}: cannot read as YAML: {error}") from None
+        raise SignatureError(f"{path}: cannot read as YAML: {one_line(error)}") from None
     if not isinstance(raw, dict):
         raise SignatureError(f"{path}: a signature file is a YAML mapping")
     try:
