@@ -259,3 +259,14 @@ def test_an_error_while_a_module_is_imported_is_setup(diagnoser: Diagnoser) -> N
     ]
     diagnosis = diagnoser.diagnose(("\n".join(lines) + "\n").encode())
     assert (diagnosis.category, diagnosis.stage) == ("environment_error", "load")
+
+
+def test_preprocessing_lines_before_the_error_show_the_run_was_setting_up(diagnoser: Diagnoser) -> None:
+    lines = [
+        "[03:11:32] tokenized 50000 documents (seq_len=1024)",
+        "[03:11:32] building soft-target cache ...",
+        "numpy._core._exceptions._ArrayMemoryError: Unable to allocate 5.96 TiB for an array",
+    ]
+    diagnosis = diagnoser.diagnose(("\n".join(lines) + "\n").encode())
+    assert (diagnosis.category, diagnosis.stage) == ("host_oom", "load")
+    assert diagnoser.diagnose((lines[-1] + "\n").encode()).stage == "unknown"
