@@ -265,7 +265,8 @@ def test_preprocessing_lines_before_the_error_show_the_run_was_setting_up(diagno
     lines = [
         "[03:11:32] tokenized 50000 documents (seq_len=1024)",
         "[03:11:32] building soft-target cache ...",
-        "numpy._core._exceptions._ArrayMemoryError: Unable to allocate 5.96 TiB for an array",
+        "numpy._core._exceptions._ArrayMemoryError: Unable to allocate 5.96 TiB for an array with shape "
+        "(50000, 1024, 32000) and data type float32",
     ]
     diagnosis = diagnoser.diagnose(("\n".join(lines) + "\n").encode())
     assert (diagnosis.category, diagnosis.stage) == ("host_oom", "load")
