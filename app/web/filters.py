@@ -17,6 +17,9 @@ DASHBOARD_WINDOWS = (7, 30, 90, 365)
 DEFAULT_DASHBOARD_DAYS = 30
 
 
+MAX_PAGE = 1_000_000  # far past any store's last page, and an offset every database can count to
+
+
 @dataclass(frozen=True, slots=True)
 class ListFilters:
     """What the list page shows: filters, grouping and page, all kept in the URL."""
@@ -45,7 +48,7 @@ class ListFilters:
             q=_text(params.get("q")),
             kind=_text(params.get("kind")),
             group=params.get("group") in ("1", "on", "true", "kind"),
-            page=max(_int(params.get("page")) or 1, 1),
+            page=min(max(_int(params.get("page")) or 1, 1), MAX_PAGE),
         )
 
     def query_string(self, **changes: Any) -> str:
@@ -136,10 +139,12 @@ def _text(value: str | None) -> str | None:
 
 
 def _date(value: str | None) -> date | None:
+    """A filter's date; the last day there is cannot be a range's end (the day after it does not exist)."""
     try:
-        return date.fromisoformat(value) if value else None
+        parsed = date.fromisoformat(value) if value else None
     except ValueError:
         return None
+    return parsed if parsed is None or parsed < date.max else None
 
 
 def positive_int(value: str | None) -> int | None:

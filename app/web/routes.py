@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Form, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.staticfiles import StaticFiles
@@ -60,6 +62,7 @@ def current_viewer(request: Request, session: SessionDep, settings: SettingsDep,
 
 
 ViewerDep = Annotated[Viewer, Depends(current_viewer)]
+PageDiagnosisId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # past the store's ids: no such page, not an overflow
 
 
 class PageRoute(APIRoute):
@@ -79,10 +82,14 @@ class PageRoute(APIRoute):
                 return error_page(request, status_code=404, message="There is no such page.")
             except StarletteHTTPException as error:
                 return error_page(request, status_code=error.status_code, message=str(error.detail))
+            except SQLAlchemyError as error:
+                logger.error("store failure: %s", error)
+                return error_page(request, status_code=503, message="The store could not answer; try again shortly.")
 
         return handle
 
 
+logger = logging.getLogger(__name__)
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 templates = build_templates()
 
@@ -140,7 +147,9 @@ def diagnoses_page(request: Request, session: SessionDep, viewer: ViewerDep) -> 
 
 
 @router.get("/diagnoses/{diagnosis_id}", response_class=HTMLResponse)
-def diagnosis_page(diagnosis_id: int, request: Request, session: SessionDep, viewer: ViewerDep) -> HTMLResponse:
+def diagnosis_page(
+    diagnosis_id: PageDiagnosisId, request: Request, session: SessionDep, viewer: ViewerDep
+) -> HTMLResponse:
     """One diagnosis explained: verdict, where it died, what to change, evidence, facts, repeats."""
     record = get_diagnosis(session, diagnosis_id, visible_team=viewer.team)
     if record is None:
@@ -170,7 +179,9 @@ def diagnosis_page(diagnosis_id: int, request: Request, session: SessionDep, vie
 
 
 @router.get("/diagnoses/{diagnosis_id}/log", response_class=HTMLResponse)
-def log_page(diagnosis_id: int, request: Request, session: SessionDep, viewer: ViewerDep) -> HTMLResponse:
+def log_page(
+    diagnosis_id: PageDiagnosisId, request: Request, session: SessionDep, viewer: ViewerDep
+) -> HTMLResponse:
     """The stored (redacted) log, a page of lines at a time, each line with an #L<number> anchor."""
     record = get_diagnosis(session, diagnosis_id, visible_team=viewer.team)
     if record is None:

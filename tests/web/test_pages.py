@@ -164,3 +164,21 @@ def test_static_files_are_served_by_the_app(client: TestClient):
     assert re.search(r'href="/static/style\.css\?v=[0-9a-f]{10}"', html)
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in html
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/?until=9999-12-31", 200),  # the day after the last day there is: the filter is dropped
+        ("/dashboard?since=9999-12-31", 200),
+        ("/?page=99999999999999999999", 200),  # far past the last page: an empty page, not an overflow
+        ("/diagnoses/9223372036854775808", 404),
+        ("/diagnoses/9223372036854775808/log", 404),
+    ],
+)
+def test_values_past_what_the_store_can_hold_are_an_html_page_not_a_server_error(
+    client: TestClient, path: str, status: int
+) -> None:
+    response = client.get(path)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("text/html")
