@@ -120,6 +120,11 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def upload_spool_dir(self) -> Path:
+        """Where uploads are streamed while they are diagnosed (swept at start-up)."""
+        return self.data_dir / "uploads"
+
+    @property
     def sqlalchemy_url(self) -> str:
         """The store URL, defaulting to the embedded SQLite file."""
         if self.database_url:

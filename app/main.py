@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,7 @@ from app.api.errors import install_error_handlers
 from app.api.health import router as health_router
 from app.api.metrics import Metrics, RequestMetricsMiddleware
 from app.api.metrics import router as metrics_router
+from app.api.uploads import sweep_spooled_uploads
 from app.config import Settings
 from app.diagnoser import build_diagnoser
 from app.diagnosis.engine import Diagnoser
@@ -23,11 +25,15 @@ from app.slack.lifecycle import install_slack, running_slack
 from app.store.session import create_db_engine, create_session_factory
 from app.web.routes import install_web_pages
 
+logger = logging.getLogger(__name__)
+
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build what requests share (engine, session factory, diagnoser, worker limiter); dispose at shutdown."""
     settings: Settings = app.state.settings
+    if swept := sweep_spooled_uploads(settings.upload_spool_dir):
+        logger.info("removed %d uploads left half-written by an earlier server", swept)
     engine = create_db_engine(settings.sqlalchemy_url)
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)

@@ -64,7 +64,8 @@ async def create_diagnosis(
     async with spooled_upload(
         request,
         max_bytes=state.settings.max_upload_bytes,
-        max_decompressed_bytes=state.settings.max_decompressed_bytes,
+        max_decompressed_bytes=min(state.settings.max_decompressed_bytes, state.settings.max_upload_bytes),
+        spool_dir=state.settings.upload_spool_dir,
     ) as upload:
         meta = _ingest_meta(metadata, upload, scope)
         answer = await _off_loop(state, partial(_ingest, state, upload.path, meta))

@@ -24,6 +24,9 @@ MAX_FIELD_BYTES = 1024
 MAX_FIELDS = 20
 GZIP_ENCODINGS = {"gzip", "x-gzip"}
 IDENTITY_ENCODINGS = {"", "identity"}
+UPLOAD_PREFIX = "trainwreck-upload-"
+MAX_EXPANSION_RATIO = 500  # real logs gzip 10 to 150-fold; bombs of zeros a thousand-fold and more
+BOMB_CHECK_AFTER_BYTES = 64 << 20  # the ratio is judged once this much has come out
 
 # The request body the upload route reads itself, for the OpenAPI document.
 UPLOAD_REQUEST_BODY = {
@@ -66,7 +69,7 @@ class SpooledUpload:
 
 @asynccontextmanager
 async def spooled_upload(
-    request: Request, *, max_bytes: int, max_decompressed_bytes: int
+    request: Request, *, max_bytes: int, max_decompressed_bytes: int, spool_dir: Path
 ) -> AsyncIterator[SpooledUpload]:
     """Stream the request's log into a temporary file, deleted on exit.
 
@@ -84,7 +87,8 @@ async def spooled_upload(
     if encoding in GZIP_ENCODINGS:
         body = _gunzipped(body, max_decompressed_bytes)
     media_type, options = parse_options_header(request.headers.get("content-type"))
-    with tempfile.NamedTemporaryFile(prefix="trainwreck-upload-", suffix=".log", delete=False) as spool:
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(prefix=UPLOAD_PREFIX, suffix=".log", delete=False, dir=spool_dir) as spool:
         upload = SpooledUpload(path=Path(spool.name))
     try:
         with upload.path.open("wb") as sink:
@@ -100,6 +104,15 @@ async def spooled_upload(
         upload.path.unlink(missing_ok=True)
 
 
+def sweep_spooled_uploads(spool_dir: Path) -> int:
+    """Delete uploads a killed server left half-written in its spool folder; how many went."""
+    removed = 0
+    for leftover in spool_dir.glob(f"{UPLOAD_PREFIX}*"):
+        leftover.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 async def _limited(stream: AsyncIterator[bytes], max_bytes: int) -> AsyncIterator[bytes]:
     received = 0
     async for chunk in stream:
@@ -110,16 +123,23 @@ async def _limited(stream: AsyncIterator[bytes], max_bytes: int) -> AsyncIterato
 
 
 async def _gunzipped(stream: AsyncIterator[bytes], max_bytes: int) -> AsyncIterator[bytes]:
+    """The body decompressed, refused past max_bytes, or as soon as it expands like a bomb does."""
     decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     produced = 0
+    consumed = 0
     try:
         async for chunk in stream:
+            consumed += len(chunk)
             data = chunk
             while data:
                 out = decompressor.decompress(data, 1 << 20)
                 produced += len(out)
                 if produced > max_bytes:
                     raise LogTooLargeError(f"the upload is larger than {max_bytes:,} bytes once decompressed")
+                if produced > BOMB_CHECK_AFTER_BYTES and produced > MAX_EXPANSION_RATIO * consumed:
+                    raise LogTooLargeError(
+                        f"the gzip body expands more than {MAX_EXPANSION_RATIO}-fold: refused as a decompression bomb"
+                    )
                 yield out
                 data = decompressor.unconsumed_tail
         if not decompressor.eof:

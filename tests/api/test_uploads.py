@@ -181,3 +181,22 @@ def test_an_empty_log_is_refused_and_not_stored(api_client: TestClient) -> None:
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "empty_log"
     assert api_client.get("/api/v1/diagnoses").json()["items"] == []
+
+
+def test_a_gzip_bomb_within_the_limit_is_refused_by_its_expansion(make_app: Callable[..., FastAPI], tmp_path) -> None:
+    bomb = gzip.compress(b"\0" * (80 << 20), compresslevel=9)  # 80 MiB of zeros in about 80 KB
+    with TestClient(make_app(data_dir=str(tmp_path))) as client:
+        response = client.post(URL, content=bomb, headers={"Content-Encoding": "gzip"})
+
+    assert response.status_code == 413
+    assert "bomb" in response.json()["error"]["message"]
+    assert list((tmp_path / "uploads").glob("*")) == []  # nothing left behind
+
+
+def test_uploads_a_killed_server_left_behind_are_swept_at_start(make_app: Callable[..., FastAPI], tmp_path) -> None:
+    spool = tmp_path / "uploads"
+    spool.mkdir()
+    (spool / "trainwreck-upload-abc.log").write_bytes(b"x" * 1000)
+    with TestClient(make_app(data_dir=str(tmp_path))) as client:
+        assert client.get("/healthz").status_code == 200
+    assert list(spool.glob("trainwreck-upload-*")) == []
