@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     signature_dirs: Annotated[list[Path], NoDecode] = Field(
         default_factory=list, description="Extra signature folders (a team's own), loaded after the built-in ones."
     )
+    metrics_token: str | None = Field(
+        default=None,
+        description="The bearer token Prometheus sends for /metrics when auth is on (unset: /metrics is closed then).",
+    )
     framework_dirs: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
         description="Extra framework folders (a trainer of your own: its step formats, spellings and frames).",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import AuthenticationError
+from app.services.auth import auth_required, bearer_token
 from app.services.ingest import IngestResult
 
 DIAGNOSE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -90,5 +93,12 @@ def route_template(scope: Scope) -> str:
 
 @router.get("/metrics", include_in_schema=False)
 def metrics(request: Request) -> Response:
-    """Prometheus text format."""
+    """Prometheus text format. With auth on, only for TRAINWRECK_METRICS_TOKEN: the counts span every team."""
+    settings = request.app.state.settings
+    with request.app.state.session_factory() as session:
+        closed = auth_required(session, settings)
+    if closed:
+        token = bearer_token(request.headers.get("authorization"))
+        if not settings.metrics_token or token is None or not hmac.compare_digest(token, settings.metrics_token):
+            raise AuthenticationError("/metrics needs the bearer token set in TRAINWRECK_METRICS_TOKEN")
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -110,3 +110,13 @@ def test_auth_off_ignores_tokens_and_shows_every_team(
     with TestClient(make_app(auth="off")) as client:
         client.post(f"{URL}?team=nlp", content=oom_log())
         assert client.get(URL).json()["total"] == 1
+
+
+def test_metrics_span_every_team_so_with_auth_on_they_need_the_metrics_token(
+    make_app: Callable[..., FastAPI], make_token: Callable[[str], str]
+) -> None:
+    with TestClient(make_app(auth="on", metrics_token="scrape-me")) as client:
+        team_token = make_token("vision")
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": f"Bearer {team_token}"}).status_code == 401
+        assert client.get("/metrics", headers={"Authorization": "Bearer scrape-me"}).status_code == 200
