@@ -21,6 +21,13 @@ class UnreadableLogError(TrainwreckError):
     status = 422
 
 
+class ClientDisconnectedError(TrainwreckError):
+    """The client went away in the middle of its upload: nothing to answer, nothing stored, nothing broken."""
+
+    code = "client_disconnected"
+    status = 400
+
+
 class EmptyLogError(UnreadableLogError):
     """The log holds nothing but blank lines: there is nothing to diagnose, and nothing is stored."""
 

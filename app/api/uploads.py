@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import zlib
 from collections.abc import AsyncIterator
@@ -13,12 +14,14 @@ from typing import TYPE_CHECKING, BinaryIO
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
+from starlette.requests import ClientDisconnect
 
-from app.errors import InvalidRequestError, LogTooLargeError, UnsupportedMediaError
+from app.errors import ClientDisconnectedError, InvalidRequestError, LogTooLargeError, UnsupportedMediaError
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 
+logger = logging.getLogger(__name__)
 FILE_FIELD = "file"
 MAX_FIELD_BYTES = 1024
 MAX_FIELDS = 20
@@ -114,12 +117,17 @@ def sweep_spooled_uploads(spool_dir: Path) -> int:
 
 
 async def _limited(stream: AsyncIterator[bytes], max_bytes: int) -> AsyncIterator[bytes]:
+    """The body, refused past max_bytes; a client that hangs up mid-body is a disconnect, not a server error."""
     received = 0
-    async for chunk in stream:
-        received += len(chunk)
-        if received > max_bytes:
-            raise LogTooLargeError(f"the upload is larger than the limit of {max_bytes:,} bytes")
-        yield chunk
+    try:
+        async for chunk in stream:
+            received += len(chunk)
+            if received > max_bytes:
+                raise LogTooLargeError(f"the upload is larger than the limit of {max_bytes:,} bytes")
+            yield chunk
+    except ClientDisconnect:
+        logger.info("client disconnected after %d bytes of its upload", received)
+        raise ClientDisconnectedError("the client disconnected before its upload was complete") from None
 
 
 async def _gunzipped(stream: AsyncIterator[bytes], max_bytes: int) -> AsyncIterator[bytes]:

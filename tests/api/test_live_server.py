@@ -92,3 +92,23 @@ def test_metrics_count_requests_diagnoses_and_bytes(live_server: LiveServer) -> 
     assert 'trainwreck_http_requests_total{method="POST",route="/api/v1/diagnoses",status="201"} 1.0' in metrics
     assert 'route="/api/v1/diagnoses/{diagnosis_id}",status="200"} 1.0' in metrics
     assert 'route="unmatched",status="404"} 1.0' in metrics
+
+
+def test_a_client_that_hangs_up_mid_upload_is_no_server_error(live_server: LiveServer) -> None:
+    request = (
+        f"POST {URL} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
+        f"Content-Length: {10 << 20}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", live_server.port), timeout=10) as connection:
+        connection.sendall(request + b"{'loss': 1.2}\n" * 1000)
+    deadline = time.monotonic() + 10
+    with httpx.Client(base_url=live_server.url) as client:
+        while time.monotonic() < deadline:
+            metrics = client.get("/metrics").text
+            if 'route="/api/v1/diagnoses",status=' in metrics:
+                break
+            time.sleep(0.1)
+        assert client.get("/api/v1/diagnoses").json()["items"] == []
+    assert 'route="/api/v1/diagnoses",status="500"' not in metrics
+    assert 'route="/api/v1/diagnoses",status="400"' in metrics
+    assert list(live_server.app.state.settings.upload_spool_dir.glob("trainwreck-upload-*")) == []
