@@ -12,6 +12,8 @@ STORED_CHUNK_BYTES = 1 << 20
 LONGEST_UNCUT_LINE = 16 * STORED_CHUNK_BYTES
 PEM_BEGIN = b"-----BEGIN "
 PEM_END = b"-----END "
+SEPARATORS = (b" ", b"\t", b",", b";", b"'", b'"', b"&")  # a secret token holds none of these
+TOKEN_WINDOW_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +61,18 @@ def _cut_point(data: bytearray) -> int:
     """Where to end the next chunk: 0 to wait for more data."""
     cut = data.rfind(b"\n") + 1
     if cut == 0:
-        return len(data) if len(data) >= LONGEST_UNCUT_LINE else 0
+        return _forced_cut(data) if len(data) >= LONGEST_UNCUT_LINE else 0
     key_start = data.rfind(PEM_BEGIN, 0, cut)
     if key_start >= 0 and data.find(PEM_END, key_start, cut) < 0:
         line_start = data.rfind(b"\n", 0, key_start) + 1
         if line_start > 0:
             return line_start
     return cut
+
+
+def _forced_cut(data: bytearray) -> int:
+    """Where to cut a line too long to keep whole: after a separator near its end, so that no token (a key,
+    a password) is split between two chunks and escapes the redaction of both."""
+    window_start = max(0, len(data) - TOKEN_WINDOW_BYTES)
+    separator = max(data.rfind(byte, window_start) for byte in SEPARATORS)
+    return separator + 1 if separator >= 0 else len(data)

@@ -55,3 +55,12 @@ def test_the_digest_is_of_the_content_whatever_the_blocks() -> None:
 
     assert split.sha256 == hashlib.sha256(log).hexdigest()
     assert split.size == len(log)
+
+
+def test_a_secret_where_an_endless_line_is_cut_is_not_split_between_chunks() -> None:
+    token = b"hf_" + b"A1b2C3d4" * 5
+    line = b"x " * ((LONGEST_UNCUT_LINE - 20) // 2) + b"HF_TOKEN=" + token + b" and more " * 1000
+    blocks = [line[start : start + (1 << 20)] for start in range(0, len(line), 1 << 20)]  # a cut at 16 MiB
+    stored = b"".join(redacted_chunks(blocks))
+    assert token not in stored and token[:20] not in stored and token[-20:] not in stored
+    assert b"[REDACTED:" in stored
