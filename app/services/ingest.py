@@ -53,40 +53,6 @@ class IngestResult:
     diagnose_seconds: float = 0.0
 
 
-def ingest_log(
-    session: Session, *, log_path: Path, meta: IngestMeta, diagnoser: Diagnoser, settings: Settings
-) -> IngestResult:
-    """Diagnose the log at `log_path` and add the diagnosis, the redacted log and its failure kind.
-
-    Flushes, never commits: the caller's transaction makes it all-or-nothing. The same log (same
-    decompressed bytes) from the same team returns the existing diagnosis, also when two copies race.
-    Raises UnreadableLogError, LogTooLargeError or DiagnosisTimeoutError (past
-    settings.diagnose_timeout_seconds for the whole ingest); the transaction then holds nothing to keep.
-    """
-    deadline = Deadline(settings.diagnose_timeout_seconds)
-    digest = log_digest(deadline.watch(_decompressed(log_path, settings)))
-    existing = diagnoses.find_by_content(session, team_name=meta.team, content_sha256=digest.sha256)
-    if existing is not None:
-        return _existing(existing, meta)
-    started = time.monotonic()
-    diagnosis = diagnoser.diagnose(log_path, exit_code=meta.exit_code, progress=deadline.check)
-    diagnose_seconds = time.monotonic() - started
-    with compressed_log(redacted_chunks(deadline.watch(_decompressed(log_path, settings)))) as stored_log:
-        diagnosis_id = _store(session, meta=meta, digest=digest, diagnosis=diagnosis, stored_log=stored_log)
-    if diagnosis_id is None:
-        raced = diagnoses.find_by_content(session, team_name=meta.team, content_sha256=digest.sha256)
-        assert raced is not None, "the insert conflicted, so the other row exists"
-        return _existing(raced, meta)
-    return IngestResult(
-        diagnosis_id=diagnosis_id,
-        created=True,
-        diagnosis=diagnosis,
-        meta=meta,
-        log_bytes=digest.size,
-        diagnose_seconds=diagnose_seconds,
-    )
-
-
 def _store(
     session: Session, *, meta: IngestMeta, digest: LogDigest, diagnosis: Diagnosis, stored_log: CompressedLog
 ) -> int | None:
@@ -128,13 +94,40 @@ def ingest_and_commit(
     settings: Settings,
     listeners: IngestListeners | None = None,
 ) -> IngestResult:
-    """ingest_log in its own transaction, committed; then tell the listeners about a new diagnosis.
+    """Diagnose the log at `log_path`, store the diagnosis, the redacted log and its failure kind in one
+    committed transaction, then tell the listeners about a new diagnosis.
 
-    What a background task (the Slack bot) or a worker thread (the API) calls.
+    The diagnosis and the compression happen before the transaction opens, so no database connection sits
+    idle in a transaction while a big log is read. The same log (same decompressed bytes) from the same team
+    returns the existing diagnosis, also when two copies race. Raises UnreadableLogError, LogTooLargeError
+    or DiagnosisTimeoutError (past settings.diagnose_timeout_seconds for the whole ingest); nothing is
+    stored then. What a background task (the Slack bot) or a worker thread (the API) calls.
     """
-    with session_factory.begin() as session:
-        result = ingest_log(session, log_path=log_path, meta=meta, diagnoser=diagnoser, settings=settings)
-    if result.created and listeners is not None:
+    deadline = Deadline(settings.diagnose_timeout_seconds)
+    digest = log_digest(deadline.watch(_decompressed(log_path, settings)))
+    with session_factory() as session:  # a short read of its own, closed before the long work
+        existing = diagnoses.find_by_content(session, team_name=meta.team, content_sha256=digest.sha256)
+        if existing is not None:
+            return _existing(existing, meta)
+    started = time.monotonic()
+    diagnosis = diagnoser.diagnose(log_path, exit_code=meta.exit_code, progress=deadline.check)
+    diagnose_seconds = time.monotonic() - started
+    redacted = redacted_chunks(deadline.watch(_decompressed(log_path, settings)))
+    with compressed_log(redacted) as stored_log, session_factory.begin() as session:
+        diagnosis_id = _store(session, meta=meta, digest=digest, diagnosis=diagnosis, stored_log=stored_log)
+        if diagnosis_id is None:
+            raced = diagnoses.find_by_content(session, team_name=meta.team, content_sha256=digest.sha256)
+            assert raced is not None, "the insert conflicted, so the other row exists"
+            return _existing(raced, meta)
+    result = IngestResult(
+        diagnosis_id=diagnosis_id,
+        created=True,
+        diagnosis=diagnosis,
+        meta=meta,
+        log_bytes=digest.size,
+        diagnose_seconds=diagnose_seconds,
+    )
+    if listeners is not None:
         listeners.notify(result)
     return result
 

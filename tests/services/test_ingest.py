@@ -289,3 +289,27 @@ def test_listeners_hear_of_new_diagnoses_once_committed(
     ingest(session_factory, path, diagnoser=diagnoser, settings=store_settings, listeners=listeners)
 
     assert heard == [(first.diagnosis_id, 1)]
+
+
+class _PoolWatchingDiagnoser(Diagnoser):
+    """The real diagnoser, noting how many pool connections are checked out while it reads the log."""
+
+    def __init__(self, diagnoser: Diagnoser, engine: Engine) -> None:
+        super().__init__(diagnoser.signature_set, frameworks=diagnoser.frameworks)
+        self.engine = engine
+        self.checked_out: list[int] = []
+
+    def diagnose(self, source: Any, **kwargs: Any) -> Any:
+        self.checked_out.append(self.engine.pool.checkedout())
+        return super().diagnose(source, **kwargs)
+
+
+def test_no_connection_is_held_while_the_log_is_diagnosed(
+    session_factory: sessionmaker[Session], diagnoser: Diagnoser, store_settings: Settings, tmp_path: Path
+) -> None:
+    engine = session_factory.kw["bind"]
+    watching = _PoolWatchingDiagnoser(diagnoser, engine)
+    result = ingest(session_factory, write(tmp_path, oom_log()), diagnoser=watching, settings=store_settings,
+                    team="vision")
+    assert result.created
+    assert watching.checked_out == [0]
