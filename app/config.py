@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     max_decompressed_bytes: int = Field(
         default=16 * 1024**3, description="Largest decompressed log; bounds gzip/zstd bombs."
     )
+    upload_idle_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="An upload that sends nothing for this long is dropped (408)."
+    )
     diagnose_timeout_seconds: float = Field(
         default=600.0, description="Wall-clock cap on one diagnosis in the service."
     )

@@ -21,6 +21,13 @@ class UnreadableLogError(TrainwreckError):
     status = 422
 
 
+class UploadStalledError(TrainwreckError):
+    """The client stopped sending its upload: the connection is not held for it any longer."""
+
+    code = "upload_stalled"
+    status = 408
+
+
 class ClientDisconnectedError(TrainwreckError):
     """The client went away in the middle of its upload: nothing to answer, nothing stored, nothing broken."""
 

@@ -66,6 +66,7 @@ async def create_diagnosis(
         max_bytes=state.settings.max_upload_bytes,
         max_decompressed_bytes=min(state.settings.max_decompressed_bytes, state.settings.max_upload_bytes),
         spool_dir=state.settings.upload_spool_dir,
+        idle_seconds=state.settings.upload_idle_timeout_seconds,
     ) as upload:
         meta = _ingest_meta(metadata, upload, scope)
         answer = await _off_loop(state, partial(_ingest, state, upload.path, meta))

@@ -11,12 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+import anyio
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import ClientDisconnect
 
-from app.errors import ClientDisconnectedError, InvalidRequestError, LogTooLargeError, UnsupportedMediaError
+from app.errors import (
+    ClientDisconnectedError,
+    InvalidRequestError,
+    LogTooLargeError,
+    UnsupportedMediaError,
+    UploadStalledError,
+)
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -72,7 +79,7 @@ class SpooledUpload:
 
 @asynccontextmanager
 async def spooled_upload(
-    request: Request, *, max_bytes: int, max_decompressed_bytes: int, spool_dir: Path
+    request: Request, *, max_bytes: int, max_decompressed_bytes: int, spool_dir: Path, idle_seconds: float = 60.0
 ) -> AsyncIterator[SpooledUpload]:
     """Stream the request's log into a temporary file, deleted on exit.
 
@@ -86,7 +93,7 @@ async def spooled_upload(
     encoding = request.headers.get("content-encoding", "").strip().lower()
     if encoding not in GZIP_ENCODINGS | IDENTITY_ENCODINGS:
         raise UnsupportedMediaError(f"Content-Encoding {encoding!r} is not supported; send gzip or no encoding")
-    body = _limited(request.stream(), max_bytes)
+    body = _limited(request.stream(), max_bytes, idle_seconds)
     if encoding in GZIP_ENCODINGS:
         body = _gunzipped(body, max_decompressed_bytes)
     media_type, options = parse_options_header(request.headers.get("content-type"))
@@ -116,11 +123,20 @@ def sweep_spooled_uploads(spool_dir: Path) -> int:
     return removed
 
 
-async def _limited(stream: AsyncIterator[bytes], max_bytes: int) -> AsyncIterator[bytes]:
-    """The body, refused past max_bytes; a client that hangs up mid-body is a disconnect, not a server error."""
+async def _limited(stream: AsyncIterator[bytes], max_bytes: int, idle_seconds: float) -> AsyncIterator[bytes]:
+    """The body, refused past max_bytes or once it stalls for idle_seconds; a client that hangs up mid-body is a
+    disconnect, not a server error."""
     received = 0
+    chunks = stream.__aiter__()
     try:
-        async for chunk in stream:
+        while True:
+            try:
+                with anyio.fail_after(idle_seconds):
+                    chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise UploadStalledError(f"the upload sent nothing for {idle_seconds:g} s") from None
             received += len(chunk)
             if received > max_bytes:
                 raise LogTooLargeError(f"the upload is larger than the limit of {max_bytes:,} bytes")

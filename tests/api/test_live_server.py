@@ -5,9 +5,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+from fastapi import FastAPI
 from server_support import LiveServer, oom_log, padded_log
 
 URL = "/api/v1/diagnoses"
@@ -112,3 +114,22 @@ def test_a_client_that_hangs_up_mid_upload_is_no_server_error(live_server: LiveS
     assert 'route="/api/v1/diagnoses",status="500"' not in metrics
     assert 'route="/api/v1/diagnoses",status="400"' in metrics
     assert list(live_server.app.state.settings.upload_spool_dir.glob("trainwreck-upload-*")) == []
+
+
+def test_an_upload_that_stops_sending_is_dropped_after_the_idle_timeout(make_app: Callable[..., FastAPI]) -> None:
+    server = LiveServer(make_app(upload_idle_timeout_seconds=1))
+    server.start()
+    try:
+        request = (
+            f"POST {URL} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Length: {1 << 20}\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+            connection.sendall(request + b"{'loss': 1.2}\n")  # then nothing more
+            started = time.monotonic()
+            answer = connection.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 408 ")
+        assert b'"upload_stalled"' in answer
+        assert time.monotonic() - started < 5
+    finally:
+        server.stop()
