@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     diagnose_timeout_seconds: float = Field(
         default=600.0, description="Wall-clock cap on one diagnosis in the service."
     )
+    small_log_bytes: int = Field(
+        default=16 << 20,
+        ge=0,
+        description="Uncompressed uploads up to this size are diagnosed in a lane of their own, never behind big ones.",
+    )
     max_concurrent_diagnoses: int = Field(
         default=2,
         ge=1,

@@ -40,6 +40,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if app.state.diagnoser is None:
         app.state.diagnoser = build_diagnoser(settings)
     app.state.diagnose_limiter = anyio.CapacityLimiter(settings.max_concurrent_diagnoses)
+    app.state.small_log_limiter = anyio.CapacityLimiter(settings.max_concurrent_diagnoses)  # the small logs' lane
     try:
         with running_slack(app):
             yield

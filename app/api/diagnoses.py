@@ -69,7 +69,9 @@ async def create_diagnosis(
         idle_seconds=state.settings.upload_idle_timeout_seconds,
     ) as upload:
         meta = _ingest_meta(metadata, upload, scope)
-        answer = await _off_loop(state, partial(_ingest, state, upload.path, meta))
+        small = _is_small_plain_log(upload.path, state.settings.small_log_bytes)
+        lane = state.small_log_limiter if small else state.diagnose_limiter
+        answer = await _off_loop(state, partial(_ingest, state, upload.path, meta), limiter=lane)
     response.status_code = 201 if answer.created else 200
     return answer
 
@@ -189,7 +191,17 @@ def _rediagnose(state: State, diagnosis_id: int, scope: TeamScope) -> DiagnosisO
         return DiagnosisOut.from_record(record, public_url=state.settings.public_url)
 
 
-async def _off_loop(state: State, work: Callable[[], ResultT]) -> ResultT:
+def _is_small_plain_log(path: Path, small_log_bytes: int) -> bool:
+    """An uncompressed log no larger than small_log_bytes: it takes a lane of its own (a small compressed file
+    can still hold gigabytes)."""
+    with path.open("rb") as log:
+        head = log.read(4)
+    return path.stat().st_size <= small_log_bytes and not head.startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd"))
+
+
+async def _off_loop(
+    state: State, work: Callable[[], ResultT], *, limiter: anyio.CapacityLimiter | None = None
+) -> ResultT:
     """Run diagnosis work in a worker thread, at most max_concurrent_diagnoses at once, with a hard time cap.
 
     The work checks its own deadline (Settings.diagnose_timeout_seconds) and stops; this cap, a little
@@ -198,7 +210,9 @@ async def _off_loop(state: State, work: Callable[[], ResultT]) -> ResultT:
     cap = state.settings.diagnose_timeout_seconds + HARD_CAP_GRACE_SECONDS
     try:
         with anyio.fail_after(cap):
-            return await anyio.to_thread.run_sync(work, limiter=state.diagnose_limiter, abandon_on_cancel=True)
+            return await anyio.to_thread.run_sync(
+                work, limiter=limiter or state.diagnose_limiter, abandon_on_cancel=True
+            )
     except TimeoutError:
         raise DiagnosisTimeoutError(f"no diagnosis within {cap:g} seconds; try again later") from None
 

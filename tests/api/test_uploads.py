@@ -200,3 +200,15 @@ def test_uploads_a_killed_server_left_behind_are_swept_at_start(make_app: Callab
     with TestClient(make_app(data_dir=str(tmp_path))) as client:
         assert client.get("/healthz").status_code == 200
     assert list(spool.glob("trainwreck-upload-*")) == []
+
+
+def test_a_small_log_is_not_kept_waiting_behind_big_ones(make_app: Callable[..., FastAPI]) -> None:
+    with TestClient(make_app(max_concurrent_diagnoses=1)) as client:
+        big_lane = client.app.state.diagnose_limiter
+        holder = object()
+        client.portal.call(big_lane.acquire_on_behalf_of, holder)  # every slot of the big logs' lane is busy
+        try:
+            small = client.post(URL, content=b"torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2 GiB\n")
+            assert small.status_code == 201
+        finally:
+            client.portal.call(big_lane.release_on_behalf_of, holder)
