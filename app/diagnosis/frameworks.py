@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Literal
 
 import regex
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.errors import SignatureError, one_line
+from app.diagnosis.knowledge import read_spec
+from app.errors import SignatureError
 
 BUILTIN_FRAMEWORK_DIR = Path(__file__).resolve().parents[2] / "frameworks"
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 FrameKind = Literal["setup", "training", "evaluation", "saving"]
 FRAME_KINDS: tuple[FrameKind, ...] = ("saving", "evaluation", "setup", "training")
 _STEP_GROUPS = ({"step"}, {"epoch", "iteration", "epoch_total"})
@@ -188,18 +187,7 @@ def screen_expression(pattern: str) -> bytes:
 
 
 def _load_file(path: Path) -> Framework:
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise SignatureError(f"{path}: cannot read as YAML: {one_line(error)}") from None
-    if not isinstance(raw, dict):
-        raise SignatureError(f"{path}: a framework file is a YAML mapping")
-    try:
-        spec = FrameworkSpec.model_validate(raw)
-    except ValidationError as error:
-        first = error.errors()[0]
-        location = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise SignatureError(f"{path}: field '{location}': {first['msg']}") from None
+    spec = read_spec(path, FrameworkSpec, kind="framework")
     if spec.id != path.stem:
         raise SignatureError(f"{path}: field 'id': {spec.id!r} must equal the file name {path.stem!r}")
     recognise = tuple(regex.compile(pattern.encode("utf-8")) for pattern in spec.recognise)

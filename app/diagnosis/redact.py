@@ -14,10 +14,9 @@ from pathlib import Path
 
 import hyperscan
 import regex
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.errors import SignatureError, one_line
+from app.diagnosis.knowledge import read_spec
 
 BUILTIN_REDACTION_DIR = Path(__file__).resolve().parents[2] / "redactions"
 PATTERN_TIMEOUT_SECONDS = 1.0
@@ -106,15 +105,7 @@ class Redactor:
 
 
 def _load_form(path: Path) -> RedactionForm:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        spec = RedactionSpec.model_validate(raw)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise SignatureError(f"{path}: cannot read as YAML: {one_line(error)}") from None
-    except ValidationError as error:
-        first = error.errors()[0]
-        location = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise SignatureError(f"{path}: field '{location}': {first['msg']}") from None
+    spec = read_spec(path, RedactionSpec, kind="redaction")
     return RedactionForm(spec=spec, pattern=regex.compile(spec.pattern.encode("utf-8")), path=path)
 
 

@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import regex
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.diagnosis.knowledge import read_spec
 from app.diagnosis.taxonomy import categories, stages
-from app.errors import SignatureError, one_line
+from app.errors import SignatureError
 
 BUILTIN_SIGNATURE_DIR = Path(__file__).resolve().parents[2] / "signatures"
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 
 
@@ -204,23 +203,9 @@ def compile_pattern(pattern: str) -> regex.Pattern[bytes]:
     return regex.compile(pattern.encode("utf-8"), regex.MULTILINE)
 
 
-def _field_path(location: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in location) or "(top level)"
-
-
 def load_signature_file(path: Path) -> Signature:
     """Load, validate and compile one signature file; SignatureError names the file and the field."""
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise SignatureError(f"{path}: cannot read as YAML: {one_line(error)}") from None
-    if not isinstance(raw, dict):
-        raise SignatureError(f"{path}: a signature file is a YAML mapping")
-    try:
-        spec = SignatureSpec.model_validate(raw)
-    except ValidationError as error:
-        first = error.errors()[0]
-        raise SignatureError(f"{path}: field '{_field_path(first['loc'])}': {first['msg']}") from None
+    spec = read_spec(path, SignatureSpec, kind="signature")
     if spec.id != path.stem:
         raise SignatureError(f"{path}: field 'id': {spec.id!r} must equal the file name {path.stem!r}")
     compiled = []
