@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -130,7 +131,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.server import serve
 
     overrides = {"host": args.host, "port": args.port}
-    serve(settings.model_copy(update={key: value for key, value in overrides.items() if value is not None}))
+    workers = args.workers or os.cpu_count() or 1
+    serve(settings.model_copy(update={key: value for key, value in overrides.items() if value is not None}),
+          workers=workers)
     return 0
 
 
@@ -242,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="start the service; migrates the store to the newest schema first")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1, or TRAINWRECK_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8000, or TRAINWRECK_PORT)")
+    serve.add_argument("--workers", type=int, help="server processes (default: one per CPU core)")
     serve.set_defaults(handler=cmd_serve)
 
     database = commands.add_parser("db", help="the store's schema: upgrade, downgrade, current")

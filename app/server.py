@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import uvicorn
 
@@ -36,15 +37,27 @@ def check_exposure(settings: Settings, *, tokens_exist: bool) -> None:
         )
 
 
-def serve(settings: Settings) -> None:
-    """Upgrade the store to the newest schema, then serve until interrupted."""
+def serve(settings: Settings, *, workers: int = 1) -> None:
+    """Upgrade the store to the newest schema, then serve until interrupted, in `workers` processes.
+
+    Several workers each build the app from the environment (uvicorn imports `create_app` in every
+    process), so the settings given here travel as TRAINWRECK_ variables.
+    """
     migrate.upgrade(settings.sqlalchemy_url)
     with open_store(settings, migrate_first=False) as session_factory, session_factory() as session:
         tokens_exist = any_active_token(session)
     check_exposure(settings, tokens_exist=tokens_exist)
     if settings.auth == "on" and not tokens_exist:
         logger.warning("auth is on but no token exists: every request will answer 401")
-    uvicorn.run(create_app(with_served_address(settings)), host=settings.host, port=settings.port, log_level="info")
+    served = with_served_address(settings)
+    if workers == 1:
+        uvicorn.run(create_app(served), host=served.host, port=served.port, log_level="info")
+        return
+    os.environ.update({"TRAINWRECK_HOST": served.host, "TRAINWRECK_PORT": str(served.port)})
+    if served.public_url:
+        os.environ["TRAINWRECK_PUBLIC_URL"] = served.public_url
+    uvicorn.run("app.main:create_app", factory=True, host=served.host, port=served.port, workers=workers,
+                log_level="info")
 
 
 def with_served_address(settings: Settings) -> Settings:

@@ -104,3 +104,19 @@ def test_links_point_at_the_served_port_unless_a_public_url_is_set() -> None:
     assert with_served_address(Settings(host="127.0.0.1", port=8777)).public_url == "http://127.0.0.1:8777"
     explicit = Settings(host="127.0.0.1", port=8777, public_url="https://trainwreck.example")
     assert with_served_address(explicit).public_url == "https://trainwreck.example"
+
+
+def test_serve_with_several_workers_shares_one_store(tmp_path: Path) -> None:
+    port = free_port()
+    process = start_serve(tmp_path, "--port", str(port), "--workers", "2")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(process, url, tmp_path / "serve.out")
+        for index in range(4):
+            log = oom_log() + f"job {index}\n".encode()
+            assert httpx.post(f"{url}/api/v1/diagnoses", content=log, timeout=60).status_code == 201
+        assert httpx.get(f"{url}/api/v1/diagnoses").json()["total"] == 4
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert "Started parent process" in (tmp_path / "serve.out").read_text()
