@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -130,6 +131,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part for part in value.replace(",", ":").split(":") if part]
         return value
+
+    def export(self, *names: str) -> None:
+        """Put these settings into the environment, for processes that build their own Settings (server workers)."""
+        values = {f"TRAINWRECK_{name.upper()}": getattr(self, name) for name in names}
+        os.environ.update({key: str(value) for key, value in values.items() if value is not None})
 
     @property
     def upload_spool_dir(self) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import uvicorn
 
@@ -53,9 +52,7 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
     if workers == 1:
         uvicorn.run(create_app(served), host=served.host, port=served.port, log_level="info")
         return
-    os.environ.update({"TRAINWRECK_HOST": served.host, "TRAINWRECK_PORT": str(served.port)})
-    if served.public_url:
-        os.environ["TRAINWRECK_PUBLIC_URL"] = served.public_url
+    served.export("host", "port", "public_url")
     uvicorn.run("app.main:create_app", factory=True, host=served.host, port=served.port, workers=workers,
                 log_level="info")
 
