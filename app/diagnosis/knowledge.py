@@ -6,12 +6,21 @@ from pathlib import Path
 from typing import TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.errors import SignatureError, one_line
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SpecT = TypeVar("SpecT", bound=BaseModel)
+
+
+class Samples(BaseModel):
+    """What a knowledge file's patterns must match, and the near misses they must not."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    match: list[str] = Field(min_length=1)
+    no_match: list[str] = Field(min_length=1)
 
 
 def read_spec(path: Path, schema: type[SpecT], *, kind: str) -> SpecT:

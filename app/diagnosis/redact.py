@@ -16,18 +16,11 @@ import hyperscan
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.diagnosis.knowledge import read_spec
+from app.diagnosis.knowledge import Samples, read_spec
 
 BUILTIN_REDACTION_DIR = Path(__file__).resolve().parents[2] / "redactions"
 PATTERN_TIMEOUT_SECONDS = 1.0
 _SCREEN_FLAGS = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_PREFILTER
-
-
-class RedactionSamples(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    match: list[str] = Field(min_length=1)
-    no_match: list[str] = Field(min_length=1)
 
 
 class RedactionSpec(BaseModel):
@@ -38,7 +31,7 @@ class RedactionSpec(BaseModel):
     kind: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     order: int = Field(default=10, ge=0, le=100)
     pattern: str
-    samples: RedactionSamples
+    samples: Samples
 
     @field_validator("pattern")
     @classmethod

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.diagnosis.knowledge import read_spec
+from app.diagnosis.knowledge import Samples, read_spec
 from app.diagnosis.taxonomy import categories, stages
 from app.errors import SignatureError
 
@@ -106,13 +106,6 @@ class PatternSpec(BaseModel):
     pattern: str = Field(min_length=1)
     after: str = Field(min_length=1)
     within_lines: int = Field(default=8, ge=1, le=200)
-
-
-class Samples(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    match: list[str] = Field(min_length=1)
-    no_match: list[str] = Field(min_length=1)
 
 
 class SignatureSpec(BaseModel):
