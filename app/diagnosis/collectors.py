@@ -13,10 +13,10 @@ from typing import Protocol
 import regex
 
 from app.diagnosis.frameworks import FrameworkSet, screen_expression
+from app.diagnosis.matcher import CONTEXT_BYTES
 from app.diagnosis.rootcause import last_exception_line
 
 SAVE_BLOCKS_KEPT = 2  # the last blocks with save lines: a save after the last progress line is in one of them
-CONTEXT_BYTES = 6000  # the traceback kept above the last exception line
 EXCEPTION_SCREEN = rb"[A-Z]\w*(?:Error|Exception|Interrupt|Failure|Fault)\b"
 
 

@@ -6,7 +6,6 @@ each step format with the lines it must read. The engine's readers take all of i
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Literal
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.diagnosis.knowledge import read_spec
+from app.diagnosis.knowledge import load_folders, read_spec
 from app.errors import SignatureError
 
 BUILTIN_FRAMEWORK_DIR = Path(__file__).resolve().parents[2] / "frameworks"
@@ -199,19 +198,8 @@ def load_framework_set(
 ) -> FrameworkSet:
     """Load the built-in framework files and any extra folders; ids must be unique across all."""
     directories = ([builtin_dir] if builtin_dir is not None else []) + list(extra_dirs)
-    loaded: dict[str, Framework] = {}
-    digest = hashlib.sha256()
-    for directory in directories:
-        if not directory.is_dir():
-            raise SignatureError(f"{directory}: framework folder does not exist")
-        for path in sorted(directory.glob("*.yaml")):
-            framework = _load_file(path)
-            if framework.id in loaded:
-                raise SignatureError(f"{path}: field 'id': {framework.id!r} is already defined in "
-                                     f"{loaded[framework.id].path}")
-            loaded[framework.id] = framework
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    frameworks = tuple(sorted(loaded.values(), key=lambda framework: -framework.spec.precedence))
+    loaded, version = load_folders(directories, _load_file, kind="framework")
+    frameworks = tuple(sorted(loaded, key=lambda framework: -framework.spec.precedence))
     step_formats = tuple(
         CompiledStepFormat(
             spec=step,
@@ -226,4 +214,4 @@ def load_framework_set(
         for kind in FRAME_KINDS
     }
     return FrameworkSet(frameworks=frameworks, step_formats=step_formats, frames=frames,
-                        version=digest.hexdigest()[:12])
+                        version=version)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -12,6 +14,14 @@ from app.errors import SignatureError, one_line
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SpecT = TypeVar("SpecT", bound=BaseModel)
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+ItemT = TypeVar("ItemT", bound=_HasId)
 
 
 class Samples(BaseModel):
@@ -37,3 +47,24 @@ def read_spec(path: Path, schema: type[SpecT], *, kind: str) -> SpecT:
         first = error.errors()[0]
         location = ".".join(str(part) for part in first["loc"]) or "(top level)"
         raise SignatureError(f"{path}: field '{location}': {one_line(first['msg'])}") from None
+
+
+def load_folders(
+    directories: Sequence[Path], load: Callable[[Path], ItemT], *, kind: str
+) -> tuple[list[ItemT], str]:
+    """Every `*.yaml` of the folders, loaded in order, ids unique across all; and a version of the whole set
+    that changes when any file does."""
+    loaded: list[ItemT] = []
+    seen: dict[str, Path] = {}
+    digest = hashlib.sha256()
+    for directory in directories:
+        if not directory.is_dir():
+            raise SignatureError(f"{directory}: {kind} folder does not exist")
+        for path in sorted(directory.glob("*.yaml")):
+            item = load(path)
+            if item.id in seen:
+                raise SignatureError(f"{path}: field 'id': {item.id!r} is already defined in {seen[item.id]}")
+            seen[item.id] = path
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+            loaded.append(item)
+    return loaded, digest.hexdigest()[:12]

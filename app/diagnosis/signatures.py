@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any, Literal
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.diagnosis.knowledge import Samples, read_spec
+from app.diagnosis.knowledge import Samples, load_folders, read_spec
 from app.diagnosis.taxonomy import categories, stages
 from app.errors import SignatureError
 
@@ -218,23 +217,9 @@ def load_signature_set(
 ) -> SignatureSet:
     """Load the built-in signatures and a team's extra folders; ids must be unique across all."""
     directories = ([builtin_dir] if builtin_dir is not None else []) + list(extra_dirs)
-    loaded: list[Signature] = []
-    seen: dict[str, Path] = {}
-    digest = hashlib.sha256()
-    for directory in directories:
-        if not directory.is_dir():
-            raise SignatureError(f"{directory}: signature folder does not exist")
-        for path in sorted(directory.glob("*.yaml")):
-            signature = load_signature_file(path)
-            if signature.id in seen:
-                raise SignatureError(
-                    f"{path}: field 'id': {signature.id!r} is already defined in {seen[signature.id]}"
-                )
-            seen[signature.id] = path
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
-            loaded.append(signature)
+    loaded, version = load_folders(directories, load_signature_file, kind="signature")
     _check_conditions(loaded)
-    return SignatureSet(signatures=tuple(loaded), version=digest.hexdigest()[:12])
+    return SignatureSet(signatures=tuple(loaded), version=version)
 
 
 def _check_conditions(signatures: Sequence[Signature]) -> None:

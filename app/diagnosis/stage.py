@@ -14,7 +14,7 @@ EARLY_STEP_LIMIT = 100
 # a traceback frame behind any prefix: rank tags, timestamps, job ids
 _FRAME_LINE = re.compile(r'^[^\n]{0,200}?File "[^"\n]*", line \d+, in ([\w.<>]+)', re.M)
 _LAST_TRACEBACK = "Traceback (most recent call last)"
-_RUNS_MAIN_MODULE = frozenset({"_run_code", "_run_module_as_main", "run_module", "run_path", "<module>", "main"})
+_RUNS_MAIN_MODULE = frozenset({"_run_code", "_run_module_as_main", "run_module", "run_path"})  # runpy
 DEEP_COLLECTIVE_SEQUENCE = 1_000  # collectives numbered in the thousands: past setup, well into training
 
 @dataclass(frozen=True, slots=True)
