@@ -74,6 +74,54 @@ def cmd_diagnose(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+_MACHINE_FLAGS = (("gpu", str, "the GPU's name, as nvidia-smi prints it (A100-SXM4-80GB, V100, ...)"),
+                  ("gpus", int, "GPUs per node"),
+                  ("gpu_memory_gib", float, "memory of one GPU"),
+                  ("host_memory_gib", float, "the host's memory"),
+                  ("shm_gib", float, "the size of /dev/shm"),
+                  ("disk_free_gib", float, "free disk at output_dir"))
+
+
+def _launch_text(args: argparse.Namespace) -> str:
+    """The command to check: --command's shell line, a script's launch line, or the words after `--`."""
+    words = args.launch[1:] if args.launch[:1] == ["--"] else args.launch
+    if args.command_line is not None:
+        if words:
+            raise UsageError("give the command after -- or as --command, not both")
+        return str(args.command_line)
+    if not words:
+        raise UsageError("no command to check: trainwreck check [options] -- CMD ARGS... (or --command '...')")
+    if len(words) == 1 and Path(words[0]).is_file():
+        from app.check.local import read_script
+
+        return read_script(Path(words[0]))
+    import shlex
+
+    return shlex.join(words)
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    """Check a launch command before it runs: exit 1 when a finding is an error."""
+    from app.check.local import check_here
+    from app.report import render_check_report, terminal_width, wants_color
+
+    overrides = {name: getattr(args, name) for name, _kind, _help in _MACHINE_FLAGS if getattr(args, name) is not None}
+    report = check_here(settings, _launch_text(args), overrides=overrides, rule_dirs=args.rules,
+                        framework_dirs=args.frameworks)
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(render_check_report(report, color=wants_color(sys.stdout, no_color=settings.no_color),
+                                             width=terminal_width(sys.stdout)))
+    return 1 if report.has_error else 0
+
+
+def _add_machine_options(parser: argparse.ArgumentParser) -> None:
+    for name, kind, help_text in _MACHINE_FLAGS:
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind,
+                            help=help_text + " (default: read here)")
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Score the engine on a labelled corpus; exit 1 when below the thresholds given."""
     from app.evaluation import evaluate
@@ -123,7 +171,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise UsageError("no command to run: trainwreck run [options] -- CMD ARGS...")
-    return run_and_report(settings, command, _submission_metadata(args))
+    return run_and_report(settings, command, _submission_metadata(args), check=not args.no_check, strict=args.strict)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -230,8 +278,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--min-stage", type=float, help="fail below this stage accuracy")
     evaluation.set_defaults(handler=cmd_eval)
 
+    check = commands.add_parser("check", help="check a launch command before it runs: what will crash, what to type")
+    check.add_argument("--json", action="store_true", help="print the check JSON")
+    check.add_argument("--command", dest="command_line", metavar="LINE", help="the command as one shell line")
+    _add_machine_options(check)
+    check.add_argument("--rules", type=Path, action="append", default=[], help="an extra rule folder")
+    check.add_argument("--frameworks", type=Path, action="append", default=[], help="an extra framework folder")
+    check.add_argument("launch", nargs=argparse.REMAINDER,
+                       help="-- then the command and its arguments (or the path of a launch script)")
+    check.set_defaults(handler=cmd_check)
+
     run = commands.add_parser("run", help="run a training command; diagnose and submit its log if it fails")
     _add_job_options(run)
+    run.add_argument("--strict", action="store_true", help="do not launch when the check finds an error")
+    run.add_argument("--no-check", action="store_true", help="launch without checking the command first")
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command and its arguments")
     run.set_defaults(handler=cmd_run)
 

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Extra framework folders (a trainer of your own: its step formats, spellings and frames).",
     )
+    rule_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Extra rule folders for `trainwreck check` (a team's own), loaded after the built-in ones.",
+    )
     max_upload_bytes: int = Field(
         default=2 * 1024**3, description="Largest accepted log upload, before decompression (413 past it)."
     )
@@ -125,7 +129,7 @@ class Settings(BaseSettings):
     def _any_value_means_yes(cls, value: object) -> object:
         return value is not None and value is not False
 
-    @field_validator("signature_dirs", "framework_dirs", mode="before")
+    @field_validator("signature_dirs", "framework_dirs", "rule_dirs", mode="before")
     @classmethod
     def _split_paths(cls, value: object) -> object:
         if isinstance(value, str):

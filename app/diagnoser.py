@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from app.check.checker import Checker, load_checker
 from app.config import Settings
 from app.diagnosis.engine import Diagnoser
 from app.diagnosis.frameworks import load_framework_set
@@ -23,3 +24,11 @@ def build_diagnoser(
         max_decompressed_bytes=settings.max_decompressed_bytes,
         cache_dir=settings.cache_dir.expanduser() if settings.cache_dir else None,
     )
+
+
+def build_checker(
+    settings: Settings, extra_rule_dirs: Sequence[Path] = (), extra_framework_dirs: Sequence[Path] = ()
+) -> Checker:
+    """Built-in preflight rules and frameworks plus the team's folders."""
+    return load_checker([*settings.rule_dirs, *extra_rule_dirs],
+                              [*settings.framework_dirs, *extra_framework_dirs])

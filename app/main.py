@@ -18,7 +18,7 @@ from app.api.metrics import Metrics, RequestMetricsMiddleware
 from app.api.metrics import router as metrics_router
 from app.api.uploads import sweep_spooled_uploads
 from app.config import Settings
-from app.diagnoser import build_diagnoser
+from app.diagnoser import build_checker, build_diagnoser
 from app.diagnosis.engine import Diagnoser
 from app.services.listeners import IngestListeners
 from app.slack.lifecycle import install_slack, running_slack
@@ -39,6 +39,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.session_factory = create_session_factory(engine)
     if app.state.diagnoser is None:
         app.state.diagnoser = build_diagnoser(settings)
+    app.state.checker = build_checker(settings)
     app.state.diagnose_limiter = anyio.CapacityLimiter(settings.max_concurrent_diagnoses)
     app.state.small_log_limiter = anyio.CapacityLimiter(settings.max_concurrent_diagnoses)  # the small logs' lane
     try:

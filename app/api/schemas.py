@@ -67,6 +67,7 @@ class DiagnosisBody(BaseModel):
     run: dict[str, Any]
     fingerprint: str
     corrected_command: str | None = None
+    verification_command: str | None = None
     loss_curve: list[LossPoint] = []
     signature_set_version: str = ""
     stage_reason: str | None = None

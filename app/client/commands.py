@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -32,12 +33,19 @@ def submit_logs(
     return 0 if delivered and flushed else 1
 
 
-def run_and_report(settings: Settings, command: Sequence[str], metadata: SubmissionMetadata) -> int:
-    """Run the command with its log kept; when it fails, diagnose it, print the report, submit it.
+def run_and_report(
+    settings: Settings, command: Sequence[str], metadata: SubmissionMetadata, *, check: bool = True,
+    strict: bool = False,
+) -> int:
+    """Check the command, run it with its log kept; when it fails, diagnose it, print the report, submit it.
 
     Returns the command's own exit status whatever happens afterwards: trainwreck's troubles are
-    reported on stderr, never passed off as the job's.
+    reported on stderr, never passed off as the job's. With `strict`, a check finding of severity
+    `error` keeps the command from starting (exit status 1).
     """
+    if check and not _checked(settings, command) and strict:
+        _warn("not launched: the check found errors (--strict); fix them, or run without --strict")
+        return 1
     runs = settings.data_dir / "runs"
     try:
         log = LogFile.create(runs, metadata.job_id or _job_name(command), now=datetime.now())
@@ -57,6 +65,23 @@ def run_and_report(settings: Settings, command: Sequence[str], metadata: Submiss
         _warn("not submitted: TRAINWRECK_URL is not set")
     _warn(f"log kept at {log.path}")
     return exit_status
+
+
+def _checked(settings: Settings, command: Sequence[str]) -> bool:
+    """Print what the check finds in the command (nothing when it finds nothing); False on an error finding."""
+    from app.check.local import check_here
+    from app.report import render_check_report
+
+    try:
+        report = check_here(settings, shlex.join(command))
+    except Exception as error:  # the check advises; it never stands between a user and their run
+        _warn(f"could not check the command: {error}")
+        return True
+    if report.findings:
+        sys.stderr.write(render_check_report(report, color=wants_color(sys.stderr, no_color=settings.no_color),
+                                             width=terminal_width(sys.stderr)) + "\n")
+        sys.stderr.flush()
+    return not report.has_error
 
 
 def _print_diagnosis(settings: Settings, log_path: Path, exit_status: int) -> None:

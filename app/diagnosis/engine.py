@@ -23,6 +23,7 @@ from app.diagnosis.rootcause import RootCause, choose_root_cause, fingerprint
 from app.diagnosis.signatures import SignatureSet
 from app.diagnosis.stage import StageClassifier, StageVerdict
 from app.diagnosis.taxonomy import stage_wording
+from app.diagnosis.verification import setting_names_of, verification_command
 from app.errors import EmptyLogError
 
 DEFAULT_MAX_DECOMPRESSED_BYTES = 16 * 1024**3
@@ -93,6 +94,13 @@ class Diagnoser:
     def version(self) -> str:
         """The signature-set version that produces this diagnoser's results."""
         return self.signature_set.version + self.frameworks.version[:4]
+
+    def _verification(self, command: str | None, remedies: list[Remedy]) -> str | None:
+        """The run cut down to minutes, keeping the settings the remedies change."""
+        if not command:
+            return None
+        kept = setting_names_of([remedy.parameter for remedy in remedies], frameworks=self.frameworks, text=command)
+        return verification_command(command, frameworks=self.frameworks, keep=kept)
 
     def diagnose(
         self, source: LogSource, *, exit_code: int | None = None, progress: ProgressCallback | None = None
@@ -231,6 +239,7 @@ class Diagnoser:
                 evidence=_evidence(root, scan),
                 fingerprint=fingerprint(spec.category, spec.id, root.text),
             )
+        corrected = corrected_command(scan.facts.command, remedies, launcher_env=self._launcher_env)
         return Diagnosis(
             category=headline.category,
             stage=verdict.stage,
@@ -245,7 +254,8 @@ class Diagnoser:
             remedies=remedies,
             run=scan.facts.to_dict(self._relevant),
             fingerprint=headline.fingerprint,
-            corrected_command=corrected_command(scan.facts.command, remedies, launcher_env=self._launcher_env),
+            corrected_command=corrected,
+            verification_command=self._verification(corrected or scan.facts.command, remedies) if root else None,
             loss_curve=_thin_curve(progress.loss_curve),
             signature_set_version=self.version,
             stage_reason=verdict.reason or None,

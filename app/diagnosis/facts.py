@@ -7,8 +7,10 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.diagnosis.command import read_command
 from app.diagnosis.frameworks import Framework
 from app.diagnosis.redact import redact_text
+from app.diagnosis.settings import parameter_key, parse_value
 
 HEAD_LIMIT = 2 << 20
 MAX_PARAMETERS = 2000
@@ -20,7 +22,6 @@ _DOTTED_ARG = re.compile(rb"^\s*([a-z_][a-z0-9_]*) \.{3,} ([^\s]+)\r?$", re.M)  
 _JSON_ARG = re.compile(rb"\"([a-z_][a-z0-9_]*)\":\s*(\"[^\"\n]{0,300}\"|[\w.+-]{1,100})")  # DeepSpeed's JSON config
 _YAML_ARG = re.compile(rb"^[ \t]*([a-z_][a-z0-9_]*):[ \t]+([^\s,#]+)[ \t]*\r?$", re.M)  # a pasted YAML config
 _SWIFT_INFO = re.compile(rb"^\[INFO:swift\] ([a-z_][a-z0-9_]*): ([^\s,]+)\r?$", re.M)
-_CLI_FLAG = re.compile(r"(?<!\S)--([A-Za-z][\w.-]*)(?:(?:=|\s+)(?!--)(\"[^\"]*\"|'[^']*'|\S+))?")
 _ENV_ASSIGN = re.compile(
     rb"(?<![\w.-])((?:NCCL|TORCH|CUDA|PYTORCH|MASTER|NPROC|NNODES|WORLD|OMP|HF|ACCELERATE|DS|MEGATRON)[A-Z0-9_]*)"
     rb"=('[^'\n]*'|\"[^\"\n]*\"|[^\s,;]+)"
@@ -48,32 +49,6 @@ _TRIED_ALLOCATE = re.compile(r"Tried to allocate ([\d.]+) ([GMK]iB)")
 _NOT_SETTINGS = re.compile(rb"['\"]loss['\"]|\bloss[=: ]|%\||it/s|Warning|warn\(|Error\b|Exception\b")
 _RANK_PREFIX = re.compile(rb"\[(?:rank|default)(\d+)\]")
 _LINE_RANK_PREFIX = re.compile(rb"^\[(?:rank|default)\d+\]:")  # torchrun's per-rank line prefix
-
-def parameter_key(name: str) -> str:
-    """One key for all spellings of a setting: `--micro-batch-size`, `micro_batch_size`, `Micro_Batch_Size`."""
-    return name.lower().replace("-", "_")
-
-
-def parse_value(raw: str) -> Any:
-    """A printed parameter value as Python: int, float, bool, None or the string itself."""
-    text = raw.strip().strip(",")
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        inner = parse_value(text[1:-1])
-        return inner if isinstance(inner, int | float) else text[1:-1]
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
 
 @dataclass(slots=True)
 class RunFacts:
@@ -174,8 +149,8 @@ class FactCollector:
         if self.facts.command is None and (command := _COMMAND.search(settings_text)):
             text = redact_text(command.group(1).decode("utf-8", "replace")).strip().rstrip("`'\"")
             self.facts.command = text
-            for flag in _CLI_FLAG.finditer(text):
-                self._set_typed(flag.group(1), parse_value(flag.group(2)) if flag.group(2) is not None else True)
+            for name, value in read_command(text).parameters.items():
+                self._set_typed(name, value)
         if self.facts.world_size is None and (world := _WORLD_SIZE.search(data)):
             self.facts.world_size = int(next(group for group in world.groups() if group))
         if self.facts.gpu is None and (gpu := _GPU_NAME.search(settings_text)):

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.diagnosis.knowledge import load_folders, read_spec
+from app.diagnosis.settings import SETTING_NAMES
 from app.errors import SignatureError
 
 BUILTIN_FRAMEWORK_DIR = Path(__file__).resolve().parents[2] / "frameworks"
@@ -69,6 +70,28 @@ class Frames(BaseModel):
     saving: list[str] = Field(default_factory=list)
 
 
+class Verification(BaseModel):
+    """How to cut a launch command down to a run of minutes that still shows whether a fix holds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    change: dict[str, Any] = Field(default_factory=dict)  # settings given new values where the command sets them
+    add: dict[str, Any] = Field(default_factory=dict)  # settings set always (ones the framework surely takes)
+    dataset_sample: str | None = None  # how to name a few samples of a dataset, `{dataset}` the dataset
+
+    @field_validator("change", "add")
+    @classmethod
+    def _known_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _known_setting_names(value)
+
+
+def _known_setting_names(value: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(value) - set(SETTING_NAMES))
+    if unknown:
+        raise ValueError(f"unknown setting {unknown[0]!r}; settings are named as in app/diagnosis/settings.py")
+    return value
+
+
 class FrameworkSpec(BaseModel):
     """The schema of one framework file."""
 
@@ -87,8 +110,17 @@ class FrameworkSpec(BaseModel):
     save_lines: list[str] = Field(default_factory=list)  # lines that show a checkpoint being written
     checkpoint_steps: list[str] = Field(default_factory=list)  # a checkpoint's name with its step, group `step`
     total_steps_settings: list[str] = Field(default_factory=list)  # settings that state the run's total steps
+    commands: list[str] = Field(default_factory=list)  # patterns on a launch command that name this framework
+    settings: dict[str, list[str]] = Field(default_factory=dict)  # a setting's spellings, by its common name
+    defaults: dict[str, Any] = Field(default_factory=dict)  # what the framework uses when a setting is not given
+    verification: Verification | None = None
 
-    @field_validator("recognise", "setup_lines", "save_lines")
+    @field_validator("settings", "defaults")
+    @classmethod
+    def _known_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _known_setting_names(value)
+
+    @field_validator("recognise", "setup_lines", "save_lines", "commands")
     @classmethod
     def _patterns_compile(cls, value: list[str]) -> list[str]:
         for pattern in value:
@@ -170,6 +202,35 @@ class FrameworkSet:
             ):
                 return int(found.group("sequence"))
         return None
+
+    def for_command(self, text: str) -> Framework | None:
+        """The framework of highest precedence whose command patterns the launch command matches."""
+        for framework in self.frameworks:
+            if any(regex.search(pattern, text) for pattern in framework.spec.commands):
+                return framework
+        return None
+
+    def setting_spellings(self, framework: Framework | None, name: str) -> list[str]:
+        """How a setting may be spelled in this framework's commands: its own names first, then the common ones."""
+        spellings: list[str] = []
+        for source in (framework, self.by_id("generic")):
+            if source is not None:
+                spellings += [spelling for spelling in source.spec.settings.get(name, []) if spelling not in spellings]
+        return spellings
+
+    def setting_default(self, framework: Framework | None, name: str) -> Any:
+        """What the framework uses when the command does not set it (None: unknown)."""
+        for source in (framework, self.by_id("generic")):
+            if source is not None and name in source.spec.defaults:
+                return source.spec.defaults[name]
+        return None
+
+    def verification(self, framework: Framework | None) -> Verification:
+        """How to cut this framework's command down to a verification run."""
+        for source in (framework, self.by_id("generic")):
+            if source is not None and source.spec.verification is not None:
+                return source.spec.verification
+        return Verification()
 
     def launcher_env(self) -> dict[str, str]:
         """Settings launchers take from the environment (`nproc_per_node` as `NPROC_PER_NODE`)."""

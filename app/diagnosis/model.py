@@ -49,6 +49,7 @@ class Diagnosis:
     run: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
     corrected_command: str | None = None
+    verification_command: str | None = None  # the run cut down to minutes, keeping what the diagnosis blames
     loss_curve: list[LossPoint] = field(default_factory=list)
     signature_set_version: str = ""
     stage_reason: str | None = None  # why the stage is what it is, where the log leaves it open

@@ -226,6 +226,44 @@ def dashboard_page(request: Request, session: SessionDep, viewer: ViewerDep) -> 
     )
 
 
+_CHECK_MACHINE_FIELDS = (("gpu", "GPU", str), ("gpus", "GPUs per node", int),
+                         ("gpu_memory_gib", "GPU memory, GiB", float), ("host_memory_gib", "host memory, GiB", float),
+                         ("shm_gib", "/dev/shm, GiB", float), ("disk_free_gib", "free disk, GiB", float))
+
+
+@router.get("/check", response_class=HTMLResponse)
+def check_form(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    """A box to paste a launch command into, and the machine it will run on."""
+    return page(request, "check.html", section="check", fields=_CHECK_MACHINE_FIELDS, form={}, report=None,
+                error=None)
+
+
+@router.post("/check", response_class=HTMLResponse)
+async def check_submitted(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    """The findings for the pasted command, on the same page."""
+    from app.check.machine import Machine
+
+    submitted = await request.form()
+    form = {key: str(value).strip() for key, value in submitted.items() if isinstance(value, str)}
+    machine: dict[str, Any] = {}
+    error = None
+    for name, label, kind in _CHECK_MACHINE_FIELDS:
+        if form.get(name):
+            try:
+                machine[name] = kind(form[name])
+            except ValueError:
+                error = f"{label}: {form[name]!r} is not a number"
+    report = None
+    if error is None:
+        try:
+            report = request.app.state.checker.check(
+                form.get("command", ""), machine=Machine(**machine, sources=dict.fromkeys(machine, "given")))
+        except TrainwreckError as problem:
+            error = problem.message
+    return page(request, "check.html", status_code=422 if error else 200, section="check",
+                fields=_CHECK_MACHINE_FIELDS, form=form, report=report, error=error)
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request) -> HTMLResponse:
     """The token sign-in form."""

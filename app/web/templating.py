@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
+from app.formatting import format_value
 from app.web.categories import category_label, stage_label
 
 WEB_DIR = Path(__file__).parent
@@ -78,7 +79,7 @@ def build_templates(directory: Path = TEMPLATES_DIR) -> Jinja2Templates:
         category_label=category_label,
         stage_label=stage_label,
     )
-    environment.filters.update(time_ago=time_ago, utc_text=utc_text)
+    environment.filters.update(time_ago=time_ago, utc_text=utc_text, format_value=format_value)
     return Jinja2Templates(env=environment)
 
 
