@@ -40,9 +40,14 @@ class FilterQuery(BaseModel):
     @field_validator("since", "until")
     @classmethod
     def _utc_if_naive(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
-        return value
+        try:  # in UTC, as the store compares; a zone can push a date past year 1 or 9999
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("the date is out of range once in UTC") from None
 
     def filters(self, scope: TeamScope) -> DiagnosisFilters:
         """The store's filters for this query within the caller's scope."""

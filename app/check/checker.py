@@ -20,6 +20,7 @@ from app.formatting import format_value
 
 MAX_COMMAND_CHARS = 64_000
 _FIX_ROUNDS = 3
+LAUNCHER_SETTINGS = ("processes_per_node", "nnodes")
 
 
 class CommandError(TrainwreckError):
@@ -100,9 +101,10 @@ class Checker:
             for finding in new:
                 for name, value in finding.suggested.items():
                     changes.setdefault(name, REMOVE if value is None else value)
-            current = plan_run(read_command(edit_command(command.text, changes)), frameworks=self.framework_set,
+            edited = edit_command(command.text, changes, launcher_flags=self._launcher_flags(plan))
+            current = plan_run(read_command(edited), frameworks=self.framework_set,
                                machine=machine, read_config=read_config)
-        corrected = edit_command(command.text, changes) if changes else None
+        corrected = edit_command(command.text, changes, launcher_flags=self._launcher_flags(plan)) if changes else None
         suspects = {name for finding in findings for name in self._rule(finding.rule).spec.parameters}
         verification = verification_command(corrected or command.text, frameworks=self.framework_set, keep=suspects)
         variables = plan.variables
@@ -126,6 +128,11 @@ class Checker:
         datasets = plan.values.get("dataset")
         names = datasets if isinstance(datasets, list) else [datasets] if datasets else []
         return (str(output_dir) if output_dir else None), [str(name).split("#")[0] for name in names]
+
+    def _launcher_flags(self, plan: RunPlan) -> set[str]:
+        """How this command spells the settings its launcher (not its script) reads."""
+        return {spelling for name in LAUNCHER_SETTINGS
+                for spelling in self.framework_set.setting_spellings(plan.framework, name)}
 
     def _rule(self, rule_id: str) -> Rule:
         return next(rule for rule in self.rule_set.rules if rule.id == rule_id)

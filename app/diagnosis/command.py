@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,11 +178,12 @@ def _quote(word: str) -> str:
     return shlex.quote(word)
 
 
-def edit_command(text: str, changes: Mapping[str, Any]) -> str:
+def edit_command(text: str, changes: Mapping[str, Any], *, launcher_flags: Collection[str] = ()) -> str:
     """The command with each setting given its new value (or removed, for REMOVE), spelled as given: an
     upper-case name is an environment word; a flag the command has keeps its place (repeats collapse to one);
     a `key=value` override stays one; otherwise the flag is added (`key=value` where the command takes a
-    config file and overrides, as LLaMA-Factory does)."""
+    config file and overrides, as LLaMA-Factory does). A new `launcher_flags` one goes right after the launcher
+    (`torchrun --nproc_per_node 4 train.py ...`), where the launcher, not the script, reads it."""
     words = split_words(text)
     start = 0
     while start < len(words) and (_ENV_WORD.match(words[start]) or words[start] in ("env", "export")):
@@ -200,6 +201,11 @@ def edit_command(text: str, changes: Mapping[str, Any]) -> str:
             for begin, end in reversed(spans):
                 del words[begin:end]
             words[first:first] = replacement
+        elif value is not REMOVE and name in launcher_flags and start < len(words):
+            position = start + 1
+            if position < len(words) and words[position] in _ENTRY_WORDS.get(words[start].rsplit("/", 1)[-1], set()):
+                position += 1
+            words[position:position] = replacement
         elif value is not REMOVE:
             overrides = any(_OVERRIDE.match(word) or _CONFIG_FILE.search(word) for word in words[start:]) and not any(
                 word.startswith("--") for word in words[start:])

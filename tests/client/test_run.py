@@ -166,3 +166,32 @@ def test_without_a_place_for_the_log_nothing_runs(trainwreck: TrainwreckCommand,
     assert result.returncode == 2
     assert b"cannot keep the log in" in result.stderr
     assert result.stdout == b""
+
+
+def test_the_command_is_checked_before_it_runs_and_runs_anyway(trainwreck: TrainwreckCommand, program: Program) -> None:
+    result = trainwreck.run("run", "--", *program("succeeds"), "--fp16", "true", "--bf16", "true")
+
+    assert result.returncode == 0
+    assert b"fp16 and bf16 both on  [fp16-and-bf16-both-on]" in result.stderr
+    assert result.stdout.startswith(b"step 1/2 loss 1.0\n")
+
+
+def test_strict_refuses_to_launch_a_command_the_check_finds_an_error_in(
+    trainwreck: TrainwreckCommand, program: Program
+) -> None:
+    result = trainwreck.run("run", "--strict", "--", *program("succeeds"), "--fp16", "true", "--bf16", "true")
+
+    assert result.returncode == 1
+    assert b"[fp16-and-bf16-both-on]" in result.stderr
+    assert b"not launched: the check found errors (--strict)" in result.stderr
+    assert result.stdout == b""
+    assert trainwreck.run_logs() == []
+
+
+def test_strict_launches_a_clean_command_and_no_check_skips_the_check(
+    trainwreck: TrainwreckCommand, program: Program
+) -> None:
+    assert trainwreck.run("run", "--strict", "--", *program("succeeds")).returncode == 0
+    skipped = trainwreck.run("run", "--no-check", "--", *program("succeeds"), "--fp16", "true", "--bf16", "true")
+    assert skipped.returncode == 0
+    assert b"fp16-and-bf16-both-on" not in skipped.stderr

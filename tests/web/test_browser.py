@@ -167,9 +167,28 @@ def test_the_corrected_command_can_be_copied(page, server_url: str, tmp_path: Pa
     playwright_api.expect(button).to_have_text(re.compile(r"Copied|Selected"))
 
 
+def test_a_pasted_command_is_checked_and_its_fix_can_be_copied(page, server_url: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(server_url + "/")
+    page.get_by_role("link", name="Check a command").click()
+    page.wait_for_url(re.compile(r"/check$"))
+    page.fill("#command", "NPROC_PER_NODE=8 swift sft --model Qwen/Qwen2.5-7B-Instruct \\\n"
+                          "  --deepspeed zero3 --device_map auto --dataset alpaca")
+    page.fill("#gpu", "Tesla V100-SXM2-32GB")
+    page.fill("#gpus", "8")
+    page.get_by_role("button", name="Check").click()
+    report = page.locator("#check-report")
+    playwright_api.expect(report.locator('[data-rule="deepspeed-with-device-map"]')).to_be_visible()
+    assert "--device_map" not in page.locator("#corrected-command").inner_text()
+    assert "alpaca#10" in page.locator("#verification-command").inner_text()
+    assert page.locator("#gpu").input_value() == "Tesla V100-SXM2-32GB"
+    button = page.locator('button[data-copy-target="corrected-command"]')
+    button.click()
+    playwright_api.expect(button).to_have_text(re.compile(r"Copied|Selected"))
+
+
 def test_the_pages_fit_a_phone_screen(page, server_url: str) -> None:  # type: ignore[no-untyped-def]
     page.set_viewport_size({"width": 390, "height": 844})
-    for path in ("/", "/dashboard"):
+    for path in ("/", "/dashboard", "/check"):
         page.goto(server_url + path)
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, path

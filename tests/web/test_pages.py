@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 from app.web.templating import CONTENT_SECURITY_POLICY
 from tests.web.sample_logs import gpu_oom_log, missing_field_log, nan_loss_log, nccl_timeout_log, script_log
 
-PAGES = ["/", "/dashboard", "/login"]
+PAGES = ["/", "/dashboard", "/login", "/check"]
 
 
 def test_every_page_carries_a_strict_content_security_policy(client: TestClient, upload):
@@ -182,3 +182,22 @@ def test_values_past_what_the_store_can_hold_are_an_html_page_not_a_server_error
     response = client.get(path)
     assert response.status_code == status
     assert response.headers["content-type"].startswith("text/html")
+
+
+def test_the_check_page_shows_findings_for_a_pasted_command(client: TestClient):
+    response = client.post("/check", data={
+        "command": "NPROC_PER_NODE=8 swift sft --model Qwen/Qwen2.5-7B-Instruct --deepspeed zero3 --device_map auto",
+        "gpu": "NVIDIA A100-SXM4-80GB", "gpus": "8"})
+    assert response.status_code == 200
+    assert 'data-rule="deepspeed-with-device-map"' in response.text
+    assert re.search(r"<code>device_map</code> →\s*\(remove\)", response.text)
+    corrected = re.search(r'<pre id="corrected-command">([^<]*)</pre>', response.text)
+    assert corrected and "--device_map" not in corrected.group(1)
+    assert 'value="NVIDIA A100-SXM4-80GB"' in response.text  # the form keeps what was typed
+
+
+def test_the_check_page_says_what_is_wrong_with_the_form(client: TestClient):
+    bad_number = client.post("/check", data={"command": "python t.py --lr 1", "gpus": "eight"})
+    assert bad_number.status_code == 422 and "GPUs per node: &#39;eight&#39; is not a number" in bad_number.text
+    no_command = client.post("/check", data={"command": "echo hi\nls"})
+    assert no_command.status_code == 422 and "no launch command given" in no_command.text
