@@ -124,9 +124,12 @@ def _add_machine_options(parser: argparse.ArgumentParser) -> None:
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Score the engine on a labelled corpus; exit 1 when below the thresholds given."""
+    from app.diagnoser import build_checker
     from app.evaluation import evaluate
 
-    report = evaluate(Path(args.corpus), build_diagnoser(settings, args.signatures, args.frameworks), split=args.split)
+    checker = build_checker(settings, extra_framework_dirs=args.frameworks) if args.check else None
+    report = evaluate(Path(args.corpus), build_diagnoser(settings, args.signatures, args.frameworks), split=args.split,
+                      checker=checker)
     sys.stdout.write(report.render())
     figures = report.figures()
     below = [
@@ -274,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--signatures", type=Path, action="append", default=[], help="an extra signature folder")
     evaluation.add_argument("--frameworks", type=Path, action="append", default=[], help="an extra framework folder")
     evaluation.add_argument("--split", help="only the cases whose label has this split (e.g. dev, holdout)")
+    evaluation.add_argument("--check", action="store_true",
+                            help="also check each log's launch command: would `check` have foreseen the crash?")
     evaluation.add_argument("--min-category", type=float, help="fail below this category accuracy")
     evaluation.add_argument("--min-stage", type=float, help="fail below this stage accuracy")
     evaluation.set_defaults(handler=cmd_eval)

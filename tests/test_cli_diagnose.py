@@ -150,3 +150,18 @@ def test_the_report_wraps_to_a_narrow_terminal() -> None:
     assert summary and max(len(line) for line in summary) <= 60
     wide = render_report(diagnosis).splitlines()
     assert max(len(line) for line in wide[wide.index("") + 1 : wide.index("What to change:")]) > 60
+
+
+def test_eval_with_check_says_which_crashes_the_check_would_have_foreseen(tmp_path: Path) -> None:
+    log = tmp_path / "nan.log"
+    log.write_bytes(
+        b"run sh: `swift sft --model Qwen/Qwen2.5-0.5B --tuner_type full --learning_rate 50 --dataset d.jsonl`\n"
+        b"{'loss': 'nan', 'grad_norm': 'nan', 'learning_rate': '50', 'global_step/max_steps': '3/60'}\n"
+        b"ValueError: loss is NaN at step 3\n"
+    )
+    (tmp_path / "labels.jsonl").write_text(json.dumps(
+        {"id": "nan-lr", "file": "nan.log", "category": "nan_loss", "stage": "early", "step": 3}) + "\n")
+    result = _trainwreck("eval", str(tmp_path), "--check")
+    assert result.returncode == 0, result.stderr
+    assert b"(1/1 logs that show their command" in result.stdout
+    assert b"foreseen nan-lr: nan_loss" in result.stdout

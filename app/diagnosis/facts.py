@@ -147,7 +147,7 @@ class FactCollector:
                     self._spellings[parameter_key(key)] = key
                     parameters[key] = parse_value(redact_text(match.group(2).decode("utf-8", "replace")))
         if self.facts.command is None and (command := _COMMAND.search(settings_text)):
-            text = redact_text(command.group(1).decode("utf-8", "replace")).strip().rstrip("`'\"")
+            text = redact_text(command.group(1).decode("utf-8", "replace")).strip().strip("`'\"")
             self.facts.command = text
             for name, value in read_command(text).parameters.items():
                 self._set_typed(name, value)
