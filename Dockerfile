@@ -19,10 +19,10 @@ RUN useradd --system --create-home --home-dir /home/trainwreck trainwreck \
     && mkdir /data && chown trainwreck /data
 
 WORKDIR /srv/trainwreck
-# The signatures, migrations and alembic.ini are read from beside the package, so it is installed
-# in place (editable) rather than copied into site-packages.
+# A built install with the service's dependencies; the signatures, rules, frameworks and migrations
+# travel inside the package.
 COPY . .
-RUN pip install --editable .
+RUN pip install '.[server]' && rm -rf /srv/trainwreck/build
 
 USER trainwreck
 EXPOSE 8000

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from app.services.rediagnose import RediagnosisReport
 
 Handler = Callable[[argparse.Namespace, Settings], int]
+# What `trainwreck[server]` adds; the base install (diagnose, check, run, submit) runs without them.
+SERVER_MODULES = frozenset({"fastapi", "fastapi_offline", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg",
+                            "jinja2", "multipart", "python_multipart", "slack_sdk", "prometheus_client"})
 
 
 class UsageError(TrainwreckError):
@@ -174,7 +177,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise UsageError("no command to run: trainwreck run [options] -- CMD ARGS...")
-    return run_and_report(settings, command, _submission_metadata(args), check=not args.no_check, strict=args.strict)
+    return run_and_report(settings, command, _submission_metadata(args), check=not args.no_check, strict=args.strict,
+                          keep_log=args.keep_log)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -297,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_job_options(run)
     run.add_argument("--strict", action="store_true", help="do not launch when the check finds an error")
     run.add_argument("--no-check", action="store_true", help="launch without checking the command first")
+    run.add_argument("--keep-log", action="store_true", help="keep the log of a run that succeeds too (redacted)")
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command and its arguments")
     run.set_defaults(handler=cmd_run)
 
@@ -360,6 +365,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args, Settings())
     except TrainwreckError as error:
         sys.stderr.write(f"trainwreck: {error.message}\n")
+        return 2
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in SERVER_MODULES:
+            raise
+        sys.stderr.write(f"trainwreck: `trainwreck {sys.argv[1] if argv is None else argv[0]}` needs the server's "
+                         "parts, which this install leaves out: pip install 'trainwreck[server]'\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("trainwreck: interrupted\n")

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
+import platformdirs
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -16,7 +17,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRAINWRECK_", env_file=".env", extra="ignore")
 
     data_dir: Path = Field(
-        default=Path("trainwreck-data"), description="Where the embedded SQLite store and the client spool live."
+        default=Path("trainwreck-data"), description="Where the embedded SQLite store and the uploads being read live."
+    )
+    client_dir: Path = Field(
+        default_factory=lambda: platformdirs.user_data_path("trainwreck"),
+        description="Where `trainwreck run` keeps the (redacted) logs of failed runs and `submit` its spool: per user.",
+    )
+    run_logs_keep: int = Field(default=50, ge=0, description="Run logs `trainwreck run` keeps; the oldest go first.")
+    run_logs_max_bytes: int = Field(
+        default=4 * 1024**3, ge=0, description="Total size of the run logs kept; past it the oldest go."
     )
     cache_dir: Path | None = Field(
         default=Path("~/.cache/trainwreck"),

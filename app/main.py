@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from app import __version__
 from app.api import api_router
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None, *, diagnoser: Diagnoser | None 
     `app.state.ingest_listeners` (IngestListeners) is called with every new, committed diagnosis;
     add a callback there to act on them (metrics are one such listener).
     """
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with their scripts served from the package: no CDN
         title="trainwreck",
         version=__version__,
         summary="What killed your training run, where it died, and which parameters to change.",

@@ -10,8 +10,9 @@ import regex
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.diagnosis.knowledge import read_spec
+from app.resources import bundled
 
-BUILTIN_GPU_TABLE = Path(__file__).resolve().parents[2] / "hardware" / "gpus.yaml"
+BUILTIN_GPU_TABLE = bundled("hardware") / "gpus.yaml"
 
 
 class GpuSpec(BaseModel):

@@ -21,8 +21,9 @@ from app.diagnosis.knowledge import load_folders, read_spec
 from app.diagnosis.settings import SETTING_NAMES
 from app.diagnosis.taxonomy import categories
 from app.errors import SignatureError
+from app.resources import bundled
 
-BUILTIN_RULE_DIR = Path(__file__).resolve().parents[2] / "rules"
+BUILTIN_RULE_DIR = bundled("rules")
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from app.client.delivery import Courier
 from app.client.output import LogFile
+from app.client.run_logs import redact_in_place, rotate
 from app.client.runner import run_logged
 from app.client.spool import Spool
 from app.client.submit import LogSubmitter, SubmissionMetadata
@@ -35,18 +36,19 @@ def submit_logs(
 
 def run_and_report(
     settings: Settings, command: Sequence[str], metadata: SubmissionMetadata, *, check: bool = True,
-    strict: bool = False,
+    strict: bool = False, keep_log: bool = False,
 ) -> int:
     """Check the command, run it with its log kept; when it fails, diagnose it, print the report, submit it.
 
     Returns the command's own exit status whatever happens afterwards: trainwreck's troubles are
     reported on stderr, never passed off as the job's. With `strict`, a check finding of severity
-    `error` keeps the command from starting (exit status 1).
+    `error` keeps the command from starting (exit status 1). The log of a failed run (of any run, with
+    `keep_log`) is kept redacted in the per-user client folder, the oldest dropped past the settings' bounds.
     """
     if check and not _checked(settings, command) and strict:
         _warn("not launched: the check found errors (--strict); fix them, or run without --strict")
         return 1
-    runs = settings.data_dir / "runs"
+    runs = settings.client_dir / "runs"
     try:
         log = LogFile.create(runs, metadata.job_id or _job_name(command), now=datetime.now())
     except OSError as error:  # before the command starts: better no run than a run with no log
@@ -57,13 +59,26 @@ def run_and_report(
         log.close()
     if log.error is not None:
         _warn(f"the log is incomplete, writing it failed: {log.error.strerror or log.error}")
+    if exit_status == 0 and not keep_log:
+        log.path.unlink(missing_ok=True)
+        if settings.url:  # a good moment to send what an earlier run left in the spool
+            _send(settings, settings.url, None, metadata)
+        return exit_status
+    try:
+        redact_in_place(log.path)
+    except OSError as error:  # an unredacted log is not left behind
+        log.path.unlink(missing_ok=True)
+        _warn(f"could not redact the log, so it is not kept: {error.strerror or error}")
+        return exit_status
     if exit_status != 0:
         _print_diagnosis(settings, log.path, exit_status)
     if settings.url:
         _send(settings, settings.url, log.path, replace(_with_user(metadata), exit_code=exit_status))
     elif exit_status != 0:
         _warn("not submitted: TRAINWRECK_URL is not set")
-    _warn(f"log kept at {log.path}")
+    rotate(runs, keep=max(settings.run_logs_keep, 1), max_bytes=settings.run_logs_max_bytes)
+    _warn(f"log kept at {log.path}" if log.path.exists() else "the log was larger than TRAINWRECK_RUN_LOGS_MAX_BYTES "
+          "and is not kept")
     return exit_status
 
 
@@ -95,11 +110,12 @@ def _print_diagnosis(settings: Settings, log_path: Path, exit_status: int) -> No
     sys.stderr.flush()
 
 
-def _send(settings: Settings, server_url: str, log_path: Path, metadata: SubmissionMetadata) -> None:
+def _send(settings: Settings, server_url: str, log_path: Path | None, metadata: SubmissionMetadata) -> None:
+    """Deliver a failed run's log (a successful one's is not sent), then whatever waits in the spool."""
     try:
         with LogSubmitter.from_settings(settings, server_url) as submitter:
             courier = Courier(submitter, _spool(settings), report=sys.stderr, warnings=sys.stderr)
-            if metadata.exit_code == 0 or courier.deliver(log_path, metadata):
+            if log_path is None or metadata.exit_code == 0 or courier.deliver(log_path, metadata):
                 courier.flush()
     except TrainwreckError as error:  # as above: a refused log must not change the exit status
         _warn(error.message)
@@ -108,7 +124,7 @@ def _send(settings: Settings, server_url: str, log_path: Path, metadata: Submiss
 
 
 def _spool(settings: Settings) -> Spool:
-    return Spool(settings.data_dir / "spool")
+    return Spool(settings.client_dir / "spool")
 
 
 def _with_user(metadata: SubmissionMetadata) -> SubmissionMetadata:

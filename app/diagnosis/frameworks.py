@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from app.diagnosis.knowledge import load_folders, read_spec
 from app.diagnosis.settings import SETTING_NAMES
 from app.errors import SignatureError
+from app.resources import bundled
 
-BUILTIN_FRAMEWORK_DIR = Path(__file__).resolve().parents[2] / "frameworks"
+BUILTIN_FRAMEWORK_DIR = bundled("frameworks")
 FrameKind = Literal["setup", "training", "evaluation", "saving"]
 FRAME_KINDS: tuple[FrameKind, ...] = ("saving", "evaluation", "setup", "training")
 _STEP_GROUPS = ({"step"}, {"epoch", "iteration", "epoch_total"})

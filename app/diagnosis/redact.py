@@ -17,8 +17,9 @@ import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.diagnosis.knowledge import Samples, read_spec
+from app.resources import bundled
 
-BUILTIN_REDACTION_DIR = Path(__file__).resolve().parents[2] / "redactions"
+BUILTIN_REDACTION_DIR = bundled("redactions")
 PATTERN_TIMEOUT_SECONDS = 1.0
 _SCREEN_FLAGS = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_PREFILTER
 

@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from app.diagnosis.knowledge import Samples, load_folders, read_spec
 from app.diagnosis.taxonomy import categories, stages
 from app.errors import SignatureError
+from app.resources import bundled
 
-BUILTIN_SIGNATURE_DIR = Path(__file__).resolve().parents[2] / "signatures"
+BUILTIN_SIGNATURE_DIR = bundled("signatures")
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -15,9 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.errors import StoreUnavailableError, TrainwreckError
+from app.resources import bundled
 from app.store.session import create_db_engine
 
-ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
+ALEMBIC_INI = bundled("alembic.ini")
 MIGRATION_LOCK_KEY = 0x7472_6E77  # "trnw": the PostgreSQL advisory lock migrations hold
 
 

@@ -27,7 +27,8 @@ class TrainwreckCommand:
     def env(self) -> dict[str, str]:
         """The environment: ours without any TRAINWRECK_* setting, then this command's settings."""
         env = {name: value for name, value in os.environ.items() if not name.startswith("TRAINWRECK_")}
-        env.update(PYTHONPATH=str(REPOSITORY), NO_COLOR="1", TRAINWRECK_DATA_DIR=str(self.data_dir))
+        env.update(PYTHONPATH=str(REPOSITORY), NO_COLOR="1", TRAINWRECK_DATA_DIR=str(self.data_dir),
+                   TRAINWRECK_CLIENT_DIR=str(self.data_dir))
         env.update({f"TRAINWRECK_{name.upper()}": value for name, value in self.settings.items()})
         return env
 

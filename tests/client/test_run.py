@@ -10,6 +10,7 @@ import subprocess
 import termios
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from client_harness import TrainwreckCommand
@@ -38,10 +39,17 @@ def test_a_failing_run_passes_output_through_keeps_the_log_and_prints_the_report
     assert result.stderr.endswith(f"trainwreck: log kept at {log}\n".encode())
 
 
-def test_a_successful_run_keeps_the_log_of_both_streams_and_prints_no_report(
-    trainwreck: TrainwreckCommand, program: Program
-) -> None:
+def test_a_successful_run_keeps_no_log_and_prints_no_report(trainwreck: TrainwreckCommand, program: Program) -> None:
     result = trainwreck.run("run", "--", *program("succeeds"))
+
+    assert result.returncode == 0
+    assert result.stdout == b"step 1/2 loss 1.0\nstep 2/2 loss 0.5\nsaved model to output/\n"
+    assert trainwreck.run_logs() == []
+    assert b"Where:" not in result.stderr and b"log kept" not in result.stderr
+
+
+def test_keep_log_keeps_a_successful_runs_log_of_both_streams(trainwreck: TrainwreckCommand, program: Program) -> None:
+    result = trainwreck.run("run", "--keep-log", "--", *program("succeeds"))
 
     assert result.returncode == 0
     assert result.stdout == b"step 1/2 loss 1.0\nstep 2/2 loss 0.5\nsaved model to output/\n"
@@ -195,3 +203,44 @@ def test_strict_launches_a_clean_command_and_no_check_skips_the_check(
     skipped = trainwreck.run("run", "--no-check", "--", *program("succeeds"), "--fp16", "true", "--bf16", "true")
     assert skipped.returncode == 0
     assert b"fp16-and-bf16-both-on" not in skipped.stderr
+
+
+def test_a_kept_log_is_redacted(trainwreck: TrainwreckCommand) -> None:
+    secret = "hf_" + "abcdefghijklmnopqrstuvwxyzABCDEF12"
+    result = trainwreck.run("run", "--", "python3", "-c",
+                            f"import sys; print('token {secret} --password hunter2'); sys.exit(4)")
+
+    assert result.returncode == 4
+    assert secret.encode() in result.stdout  # the terminal shows what the command printed, as it printed it
+    [log] = trainwreck.run_logs()
+    kept = log.read_bytes()
+    assert secret.encode() not in kept and b"hunter2" not in kept
+    assert b"[REDACTED" in kept
+    assert oct(log.stat().st_mode & 0o777) == "0o600"
+
+
+def test_run_logs_are_rotated_by_count_and_size(tmp_path: Path) -> None:
+    from app.client.run_logs import rotate
+
+    for number in range(5):
+        path = tmp_path / f"2026010{number}-run.log"
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (1_000_000 + number, 1_000_000 + number))
+    removed = rotate(tmp_path, keep=3, max_bytes=10_000)
+    assert [path.name for path in removed] == ["20260100-run.log", "20260101-run.log"]
+    rotate(tmp_path, keep=10, max_bytes=1500)
+    assert [path.name for path in sorted(tmp_path.glob("*.log"))] == ["20260104-run.log"]
+
+
+def test_redaction_keeps_every_line_of_a_long_log(tmp_path: Path) -> None:
+    from app.client import run_logs
+
+    path = tmp_path / "big.log"
+    lines = [f"step {number} loss 1.0 api_key=sk-{number:040d}".encode() for number in range(200_000)]
+    path.write_bytes(b"\n".join(lines) + b"\n" + b"y" * (9 << 20))  # and a last line longer than a block
+    run_logs.redact_in_place(path)
+    kept = path.read_bytes().split(b"\n")
+    assert len(kept) == len(lines) + 1
+    assert all(b"sk-0000" not in line for line in kept[:-1]) and kept[5].startswith(b"step 5 loss 1.0")
+    assert len(kept[-1]) == 9 << 20
+    assert list(tmp_path.iterdir()) == [path]
