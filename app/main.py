@@ -57,7 +57,8 @@ def create_app(settings: Settings | None = None, *, diagnoser: Diagnoser | None 
     `app.state.ingest_listeners` (IngestListeners) is called with every new, committed diagnosis;
     add a callback there to act on them (metrics are one such listener).
     """
-    app = FastAPIOffline(  # /docs and /redoc with their scripts served from the package: no CDN
+    app = FastAPIOffline(  # /docs with its scripts served from the package: no CDN (ReDoc fetches its logo from one)
+        redoc_url=None,
         title="trainwreck",
         version=__version__,
         summary="What killed your training run, where it died, and which parameters to change.",

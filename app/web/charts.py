@@ -51,6 +51,16 @@ def axis_ticks(maximum: float, *, count: int = 4, whole: bool = True) -> list[fl
     return [step * index for index in range(steps + 1)]
 
 
+def fitted_ticks(low: float, high: float, *, count: int = 4) -> list[float]:
+    """Round tick values around the data (not from 0): a loss between 1.9 and 2.4 gets 1.9, 2.0, ... 2.4."""
+    if high - low < 1e-12:
+        low, high = low - max(abs(low) * 0.1, 0.05), high + max(abs(high) * 0.1, 0.05)
+    step = nice_ceiling((high - low) / count)
+    first = math.floor(low / step + 1e-9) * step
+    last = math.ceil(high / step - 1e-9) * step
+    return [round(first + step * index, 12) for index in range(round((last - first) / step) + 1)]
+
+
 def tick_label(value: float) -> str:
     """A tick value as people read it: 1200 → 1.2k, 0.25 → 0.25."""
     if abs(value) >= 1000:
@@ -200,7 +210,8 @@ def run_progress_bar(step: int, total_steps: int, *, width: int = 640) -> Markup
     ]
     if total_steps > EARLY_STEP_LIMIT * 4:
         early_x = left + track * EARLY_STEP_LIMIT / total_steps
-        parts.append(element("line", x1=early_x, x2=early_x, y1=bar_top - 4, y2=bar_top + 16, class_="progress-early"))
+        # above and across the bar only: the death marker sits below it
+        parts.append(element("line", x1=early_x, x2=early_x, y1=bar_top - 4, y2=bar_top + 12, class_="progress-early"))
         parts.append(element("text", f"step {EARLY_STEP_LIMIT}", x=early_x + 4, y=bar_top - 4, class_="chart-axis"))
     parts.append(element("path", d=f"M{death_x:.1f} {bar_top + 14} l-6 10 h12 z", class_="progress-death"))
     parts.append(element("text", "0", x=left, y=height - 2, class_="chart-axis"))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from markupsafe import Markup
 
 from app.diagnosis.model import LossPoint
-from app.web.charts import axis_ticks, gridlines, tick_label
+from app.web.charts import axis_ticks, fitted_ticks, gridlines, tick_label
 from app.web.svg import element, svg_document
 
 SPIKE_FACTOR = 4.0  # a loss this many times the median of the points before it is a spike
@@ -80,7 +80,7 @@ def loss_curve_chart(points: Sequence[LossPoint], *, label: str = "Training loss
             10.0**power for power in range(math.floor(math.log10(min(losses))), math.ceil(math.log10(max(losses))) + 1)
         ]
     else:
-        ticks = axis_ticks(max(max(losses), 0.0), whole=False)
+        ticks = fitted_ticks(min(losses), max(losses))
     scale: Callable[[float], float] = math.log10 if log_scale else float
     low, high = scale(ticks[0]), scale(ticks[-1])
     if high - low < 1e-9:
@@ -115,19 +115,11 @@ def loss_curve_chart(points: Sequence[LossPoint], *, label: str = "Training loss
         x = x_of(marks.first_non_finite.step)
         text = f"{_loss_name(marks.first_non_finite.loss)} at step {marks.first_non_finite.step:,}"
         parts.append(element("line", x1=x, x2=x, y1=top, y2=height - bottom, class_="loss-nan"))
-        parts.append(element("text", text, x=x - 4, y=top - 8, class_="loss-mark-label", text_anchor="end"))
+        parts.append(_mark_label(text, x=x, y=top - 8, width=width))
     if marks.spike is not None:
         x, y = x_of(marks.spike.step), y_of(marks.spike.loss)
         parts.append(element("circle", cx=x, cy=y, r=5, class_="loss-spike"))
-        parts.append(
-            element(
-                "text",
-                f"spike at step {marks.spike.step:,}",
-                x=x + 8,
-                y=max(y, top + 10),
-                class_="loss-mark-label",
-            )
-        )
+        parts.append(_mark_label(f"spike at step {marks.spike.step:,}", x=x, y=max(y, top + 10), width=width))
     return svg_document(
         Markup("").join(parts),
         width=width,
@@ -135,6 +127,13 @@ def loss_curve_chart(points: Sequence[LossPoint], *, label: str = "Training loss
         label=_loss_summary(label, points, marks),
         class_="chart chart-loss",
     )
+
+
+def _mark_label(text: str, *, x: float, y: float, width: float) -> Markup:
+    """A mark's label on the side of the mark with room for it, so it never runs out of the chart."""
+    if x > width / 2:
+        return element("text", text, x=x - 8, y=y, class_="loss-mark-label", text_anchor="end")
+    return element("text", text, x=x + 8, y=y, class_="loss-mark-label")
 
 
 def _loss_summary(label: str, points: Sequence[LossPoint], marks: LossMarks) -> str:

@@ -15,7 +15,7 @@ from app.web.charts import run_progress_bar
 from app.web.loss_chart import loss_curve_chart
 
 CONTEXT_RADIUS = 3  # lines of the log shown before and after each evidence line
-RUN_FACT_ORDER = ("framework", "model", "world_size", "nnodes", "gpu", "gpu_memory", "dtype", "command")
+RUN_FACT_ORDER = ("framework", "model", "world_size", "nnodes", "gpu", "gpu_memory", "dtype")
 MISSING = "—"
 
 
@@ -65,6 +65,8 @@ class DiagnosisView:
     symptoms: list[SymptomRow]
     remedies: list[RemedyRow]
     run_facts: list[tuple[str, str]]
+    blamed_settings: list[tuple[str, str]]  # the run's settings the remedies change, first
+    other_settings: list[tuple[str, str]]  # the rest of what the log shows, folded away
 
 
 def diagnosis_view(diagnosis: Diagnosis, *, context: Mapping[int, str] | None = None) -> DiagnosisView:
@@ -97,6 +99,7 @@ def diagnosis_view(diagnosis: Diagnosis, *, context: Mapping[int, str] | None = 
             for remedy in diagnosis.remedies
         ],
         run_facts=run_facts(diagnosis.run),
+        **dict(zip(("blamed_settings", "other_settings"), run_settings(diagnosis), strict=True)),
     )
 
 
@@ -133,10 +136,19 @@ def where_it_died(step: int | None, total_steps: int | None, *, stage: str) -> s
     return f"step {step:,}"
 
 
+def run_settings(diagnosis: Diagnosis) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The run's settings as (name, value) rows: those the remedies change, then the others."""
+    parameters = diagnosis.run.get("parameters") or {}
+    blamed_names = {remedy.parameter for remedy in diagnosis.remedies}
+    rows = [(name, format_value(value)) for name, value in parameters.items()]
+    return [row for row in rows if row[0] in blamed_names], [row for row in rows if row[0] not in blamed_names]
+
+
 def run_facts(run: dict[str, Any]) -> list[tuple[str, str]]:
-    """The run's facts as (name, value) rows, the most telling first, empty values left out."""
+    """The run's facts as (name, value) rows, the most telling first, empty values left out; its settings
+    and command are shown on their own."""
     known = [key for key in RUN_FACT_ORDER if key in run]
-    rest = sorted(key for key in run if key not in RUN_FACT_ORDER)
+    rest = sorted(key for key in run if key not in RUN_FACT_ORDER and key not in ("parameters", "command"))
     return [
         (key.replace("_", " "), format_value(run[key])) for key in known + rest if run[key] not in (None, "", [], {})
     ]

@@ -186,6 +186,41 @@ def test_a_pasted_command_is_checked_and_its_fix_can_be_copied(page, server_url:
     playwright_api.expect(button).to_have_text(re.compile(r"Copied|Selected"))
 
 
+def test_the_api_docs_render_with_the_network_cut(page, server_url: str) -> None:  # type: ignore[no-untyped-def]
+    outside: list[str] = []
+
+    def only_this_server(route) -> None:  # type: ignore[no-untyped-def]
+        if route.request.url.startswith(server_url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto(server_url + "/docs")
+    playwright_api.expect(page.locator(".swagger-ui .opblock").first).to_be_visible(timeout=20_000)
+    assert page.locator(".swagger-ui .opblock-summary-path", has_text="/api/v1/checks").count() == 1
+    assert outside == []
+
+
+@pytest.mark.parametrize("width", [800, 390])
+def test_the_list_and_a_diagnosis_fit_narrow_screens(page, server_url: str, tmp_path: Path, width: int) -> None:  # type: ignore[no-untyped-def]
+    log_file = tmp_path / "oom.log"
+    log_file.write_bytes(gpu_oom_log(step=377))
+    upload_through_the_page(page, server_url, log_file, job_id=f"narrow-{width}")
+    diagnosis_url = page.url
+    page.set_viewport_size({"width": width, "height": 900})
+    for url in (server_url + "/", diagnosis_url):
+        page.goto(url)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, (url, width)
+        page.screenshot(path=str(tmp_path / f"{width}-{url.rsplit('/', 1)[-1] or 'list'}.png"), full_page=True)
+    page.goto(server_url + "/")
+    what_happened = page.get_by_role("link", name="The GPU ran out of memory").first
+    box = what_happened.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 1  # not cut off
+
+
 def test_the_pages_fit_a_phone_screen(page, server_url: str) -> None:  # type: ignore[no-untyped-def]
     page.set_viewport_size({"width": 390, "height": 844})
     for path in ("/", "/dashboard", "/check"):

@@ -118,3 +118,12 @@ def test_run_progress_bar_leaves_out_the_early_mark_on_short_runs():
 
 def test_run_progress_bar_clamps_a_step_past_the_total():
     assert "(100 % of the run)" in run_progress_bar(2100, 2000)
+
+
+def test_fitted_ticks_surround_the_data_with_round_values():
+    from app.web.charts import fitted_ticks
+
+    assert fitted_ticks(1.93, 2.41) == [1.8, 2.0, 2.2, 2.4, 2.6]
+    assert fitted_ticks(0.0, 7.5) == [0.0, 2.0, 4.0, 6.0, 8.0]
+    flat = fitted_ticks(3.0, 3.0)
+    assert flat[0] < 3.0 < flat[-1]

@@ -1,4 +1,5 @@
 import math
+import re
 
 from app.diagnosis.model import LossPoint
 from app.web.loss_chart import find_loss_marks, loss_curve_chart, thin_curve
@@ -72,3 +73,19 @@ def test_loss_chart_of_only_nan_still_marks_it():
 
 def test_loss_chart_of_no_points_is_empty():
     assert loss_curve_chart([]) == ""
+
+
+def test_the_loss_axis_fits_the_data_rather_than_starting_at_zero():
+    points = [LossPoint(step, 2.4 - step / 500) for step in range(1, 251)]  # 2.4 down to 1.9
+    svg = str(loss_curve_chart(points))
+    labels = re.findall(r'class="chart-axis" text-anchor="end">([\d.]+)</text>', svg)
+    assert labels and 1.5 <= float(labels[0]) <= 1.9 and 2.4 <= float(labels[-1]) <= 2.6
+
+
+def test_mark_labels_stay_inside_the_chart():
+    early_nan = [LossPoint(1, 2.0), LossPoint(2, math.nan), *[LossPoint(step, 2.0) for step in range(3, 200)]]
+    late_nan = [*[LossPoint(step, 2.0) for step in range(1, 200)], LossPoint(200, math.nan)]
+    for points, anchor_end in ((early_nan, False), (late_nan, True)):
+        label = re.search(r'<text[^>]*class="loss-mark-label"[^>]*>', str(loss_curve_chart(points)))
+        assert label is not None
+        assert ('text-anchor="end"' in label.group(0)) == anchor_end

@@ -102,3 +102,18 @@ def test_format_value_writes_values_for_people():
 def test_run_facts_leave_out_empty_values_and_put_known_facts_first():
     facts = run_facts({"zeta": 1, "world_size": 8, "framework": "megatron", "gpu": "", "nnodes": None})
     assert facts == [("framework", "megatron"), ("world size", "8"), ("zeta", "1")]
+
+
+def test_the_settings_the_remedies_change_come_first_and_the_rest_is_folded():
+    from app.diagnosis.model import Diagnosis, Remedy
+    from app.web.views import run_settings
+
+    diagnosis = Diagnosis(
+        category="gpu_oom", stage="mid_run", step=1, total_steps=2, signature="cuda-oom", title="t", summary="s",
+        confidence=0.9, remedies=[Remedy(parameter="per_device_train_batch_size", current=4, suggested=2, why="w")],
+        run={"command": "torchrun t.py", "parameters": {"learning_rate": 1e-5, "per_device_train_batch_size": 4}},
+    )
+    blamed, others = run_settings(diagnosis)
+    assert blamed == [("per_device_train_batch_size", "4")]
+    assert others == [("learning_rate", "1e-05")]
+    assert run_facts(diagnosis.run) == []  # the command and the settings are shown on their own
