@@ -23,6 +23,14 @@ def _render_item(kind: str, item: Any, _context: AutogenContext) -> str | bool:
     return False
 
 
+# The full-text indexes the migrations make with the database's own DDL, which the models do not describe.
+FULL_TEXT_OBJECTS = ("log_text_fts", "ix_log_text_search", "trainwreck_log_terms")
+
+
+def _include_name(name: str | None, type_: str, _parents: Any) -> bool:
+    return not (name and name.startswith(FULL_TEXT_OBJECTS))
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -30,6 +38,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,
+        include_name=_include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

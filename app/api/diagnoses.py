@@ -36,7 +36,7 @@ from app.services.ingest import DEFAULT_TEAM, IngestMeta, ingest_and_commit
 from app.services.rediagnose import rediagnose_one
 from app.store.log_blobs import iter_log
 from app.store.models import DiagnosisRecord
-from app.store.repositories import diagnoses
+from app.store.repositories import diagnoses, log_text
 
 router = APIRouter(prefix="/diagnoses", tags=["diagnoses"])
 
@@ -97,8 +97,10 @@ def list_diagnoses(
             offset=offset,
         )
     page = diagnoses.list_diagnoses(session, filters, limit=limit, offset=offset)
+    matches = log_text.first_matches(session, query.q, [record.id for record in page.items]) if query.q else {}
     return DiagnosisPage(
-        items=[DiagnosisSummary.from_record(record, public_url=settings.public_url) for record in page.items],
+        items=[DiagnosisSummary.from_record(record, public_url=settings.public_url, log_match=matches.get(record.id))
+               for record in page.items],
         total=page.total,
         limit=limit,
         offset=offset,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.services.teams import TEAM_NAME_PATTERN
 from app.store.models import DiagnosisRecord, FailureKind
+from app.store.repositories.log_text import LineMatch
 
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"  # NUL and friends: no text column stores them
 Stage = Literal["load", "early", "mid_run", "checkpoint", "unknown"]
@@ -107,6 +108,14 @@ class CreatedDiagnosisOut(DiagnosisOut):
     created: bool = Field(description="False when this team had already sent the same log (answered 200)")
 
 
+class LogMatchOut(BaseModel):
+    """The first stored line of the log holding every word searched for (`q`), and where to read it."""
+
+    line: int
+    text: str
+    url: str
+
+
 class DiagnosisSummary(BaseModel):
     """One line of the diagnosis list."""
 
@@ -127,11 +136,18 @@ class DiagnosisSummary(BaseModel):
     title: str
     confidence: float
     fingerprint: str
+    log_match: LogMatchOut | None = None
 
     @classmethod
-    def from_record(cls, record: DiagnosisRecord, *, public_url: str) -> DiagnosisSummary:
-        """The list line of a stored diagnosis."""
-        return cls(**_record_columns(cls, record, public_url=public_url))
+    def from_record(
+        cls, record: DiagnosisRecord, *, public_url: str, log_match: LineMatch | None = None
+    ) -> DiagnosisSummary:
+        """The list line of a stored diagnosis (with the log line a search matched)."""
+        summary = cls(**_record_columns(cls, record, public_url=public_url))
+        if log_match is not None:
+            summary.log_match = LogMatchOut(line=log_match.line, text=log_match.text,
+                                            url=f"{summary.url}/log?around={log_match.line}#L{log_match.line}")
+        return summary
 
 
 class DiagnosisPage(BaseModel):
@@ -203,7 +219,7 @@ class ErrorOut(BaseModel):
 
 def _record_columns(model: type[BaseModel], record: DiagnosisRecord, *, public_url: str) -> dict[str, Any]:
     """The model's fields read from a stored diagnosis's columns; `url` and `team` are derived."""
-    columns = {name: getattr(record, name) for name in model.model_fields if name not in ("url", "team")}
+    columns = {name: getattr(record, name) for name in model.model_fields if name not in ("url", "team", "log_match")}
     return {**columns, "url": diagnosis_url(public_url, record.id), "team": record.team.name}
 
 

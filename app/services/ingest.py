@@ -16,9 +16,10 @@ from app.diagnosis.model import Diagnosis
 from app.diagnosis.reader import iter_decompressed
 from app.services.deadline import Deadline
 from app.services.log_chunks import LogDigest, log_digest, redacted_chunks
+from app.services.log_search import SearchableLines
 from app.store.log_blobs import CompressedLog, compressed_log, write_log
 from app.store.models import DiagnosisRecord
-from app.store.repositories import diagnoses, failure_kinds, teams
+from app.store.repositories import diagnoses, failure_kinds, log_text, teams
 from app.store.types import utc_now
 
 if TYPE_CHECKING:
@@ -54,7 +55,8 @@ class IngestResult:
 
 
 def _store(
-    session: Session, *, meta: IngestMeta, digest: LogDigest, diagnosis: Diagnosis, stored_log: CompressedLog
+    session: Session, *, meta: IngestMeta, digest: LogDigest, diagnosis: Diagnosis, stored_log: CompressedLog,
+    searchable: SearchableLines,
 ) -> int | None:
     """Write the diagnosis, its log and its failure kind; None when the team already has this log."""
     team = teams.ensure_team(session, meta.team)
@@ -80,6 +82,8 @@ def _store(
     if diagnosis_id is None:
         return None
     write_log(session, diagnosis_id, stored_log)
+    evidence = [(item.line, item.text) for item in diagnosis.evidence]
+    log_text.insert_blocks(session, diagnosis_id, searchable.blocks(evidence))
     failure_kinds.record_occurrence(session, team_id=team.id, fingerprint=diagnosis.fingerprint, seen_at=now)
     session.flush()
     return diagnosis_id
@@ -112,9 +116,11 @@ def ingest_and_commit(
     started = time.monotonic()
     diagnosis = diagnoser.diagnose(log_path, exit_code=meta.exit_code, progress=deadline.check)
     diagnose_seconds = time.monotonic() - started
-    redacted = redacted_chunks(deadline.watch(_decompressed(log_path, settings)))
+    searchable = SearchableLines()
+    redacted = map(searchable.feed, redacted_chunks(deadline.watch(_decompressed(log_path, settings))))
     with compressed_log(redacted) as stored_log, session_factory.begin() as session:
-        diagnosis_id = _store(session, meta=meta, digest=digest, diagnosis=diagnosis, stored_log=stored_log)
+        diagnosis_id = _store(session, meta=meta, digest=digest, diagnosis=diagnosis, stored_log=stored_log,
+                              searchable=searchable)
         if diagnosis_id is None:
             raced = diagnoses.find_by_content(session, team_name=meta.team, content_sha256=digest.sha256)
             assert raced is not None, "the insert conflicted, so the other row exists"

@@ -117,6 +117,34 @@ class LogChunk(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class LogText(Base):
+    """Lines of a stored (redacted) log that search reads: its head, its tail and its evidence, in blocks of
+    consecutive lines. The index over `text` is the database's own, made by the migration (SQLite: the FTS5
+    trigram table `log_text_fts`; PostgreSQL: GIN index `ix_log_text_search` over `trainwreck_log_terms`)."""
+
+    __tablename__ = "log_text"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    diagnosis_id: Mapped[int] = mapped_column(ForeignKey("diagnoses.id", ondelete="CASCADE"), index=True)
+    first_line: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+
+
+class Feedback(Base):
+    """What a person said about a diagnosis: right, or wrong and what it was instead."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    diagnosis_id: Mapped[int] = mapped_column(ForeignKey("diagnoses.id", ondelete="CASCADE"), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))  # right | wrong
+    category: Mapped[str | None] = mapped_column(String(64))  # what it was instead, when wrong
+    parameter: Mapped[str | None] = mapped_column(String(200))  # the setting that fixed it, when known
+    author: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(16))  # web | slack | api
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
 class FailureKind(Base):
     """Every diagnosis of one team with the same fingerprint: when first and last seen, and how often."""
 

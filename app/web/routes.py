@@ -23,6 +23,7 @@ from app.errors import AuthenticationError, NotFoundError, TrainwreckError
 from app.services.auth import TOKEN_COOKIE, auth_required, resolve_scope
 from app.store.log_blobs import iter_log
 from app.store.repositories.diagnoses import DiagnosisFilters, get_diagnosis, list_failure_groups
+from app.store.repositories.log_text import LineMatch, first_matches
 from app.store.repositories.page_views import list_summaries, tally_by_day_category_and_stage, top_failure_kinds
 from app.store.repositories.teams import list_team_names
 from app.store.session import SessionDep
@@ -126,18 +127,22 @@ def diagnoses_page(request: Request, session: SessionDep, viewer: ViewerDep) -> 
     filters = ListFilters.from_query(request.query_params)
     store_filters = filters.store_filters(visible_team=viewer.team)
     result: Any
+    log_matches: dict[int, LineMatch] = {}
     if filters.group:
         result = list_failure_groups(session, store_filters, limit=PAGE_SIZE, offset=filters.offset)
     else:
         result = list_summaries(
             session, store_filters, fingerprint=filters.kind, limit=PAGE_SIZE, offset=filters.offset
         )
+        if filters.q:
+            log_matches = first_matches(session, filters.q, [row.id for row in result.items])
     return page(
         request,
         "list.html",
         section="diagnoses",
         filters=filters,
         items=result.items,
+        log_matches=log_matches,
         total=result.total,
         pages=max(math.ceil(result.total / PAGE_SIZE), 1),
         teams=[viewer.team] if viewer.team else list_team_names(session),

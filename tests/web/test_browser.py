@@ -162,7 +162,7 @@ def test_the_corrected_command_can_be_copied(page, server_url: str, tmp_path: Pa
     log_file.write_bytes(nan_loss_log())
     upload_through_the_page(page, server_url, log_file, job_id="nan-run")
     assert page.locator("svg.chart-loss").is_visible()
-    button = page.locator("button[data-copy-target]")
+    button = page.locator('button[data-copy-target="corrected-command"]')
     button.click()
     playwright_api.expect(button).to_have_text(re.compile(r"Copied|Selected"))
 
@@ -219,6 +219,22 @@ def test_the_list_and_a_diagnosis_fit_narrow_screens(page, server_url: str, tmp_
     what_happened = page.get_by_role("link", name="The GPU ran out of memory").first
     box = what_happened.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 1  # not cut off
+
+
+def test_a_word_from_a_log_finds_it_and_links_to_its_line(page, server_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    log_file = tmp_path / "model.log"
+    log_file.write_bytes(b"[INFO:swift] args: model=acme/Walrus-13B-Chat\n" + gpu_oom_log(step=211))
+    upload_through_the_page(page, server_url, log_file, job_id="walrus-run")
+    page.goto(server_url + "/")
+    page.fill("#filter-q", "walrus-13b")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url(re.compile(r"q=walrus-13b"))
+    match = page.locator("a.log-match")
+    playwright_api.expect(match).to_have_count(1)
+    assert "line 1:" in match.inner_text() and "acme/Walrus-13B-Chat" in match.inner_text()
+    match.click()
+    page.wait_for_url(re.compile(r"/log\?around=1#L1$"))
+    playwright_api.expect(page.locator("#L1")).to_contain_text("acme/Walrus-13B-Chat")
 
 
 def test_the_pages_fit_a_phone_screen(page, server_url: str) -> None:  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.diagnosis.model import Diagnosis
 from app.store.models import DiagnosisRecord, FailureKind, Team
+from app.store.repositories import log_text
 from app.store.upsert import dialect_insert
 
 ItemT = TypeVar("ItemT")
@@ -163,8 +164,11 @@ def filter_conditions(filters: DiagnosisFilters) -> list[ColumnElement[bool]]:
         conditions.append(DiagnosisRecord.received_at >= filters.since)
     if filters.until is not None:
         conditions.append(DiagnosisRecord.received_at < filters.until)
-    if filters.text:
-        conditions.append(DiagnosisRecord.search_text.contains(filters.text.lower(), autoescape=True))
+    if filters.text:  # the diagnosis's own text, or the stored log's lines
+        conditions.append(
+            DiagnosisRecord.search_text.contains(filters.text.lower(), autoescape=True)
+            | log_text.log_holds(filters.text, DiagnosisRecord.id)
+        )
     return conditions
 
 

@@ -1,0 +1,122 @@
+"""The searchable lines of stored logs, and matches over them through the database's own index: every term
+of a search, in any case (PostgreSQL: a GIN index over the text's parts; SQLite: an FTS5 trigram index)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import regex
+from sqlalchemy import Boolean, ColumnElement, and_, false, insert, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql import bindparam
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter
+
+from app.store.models import LogText
+
+# What separates the parts of a log's text that a search term is matched against: spaces, quotes, brackets
+# and the separators of paths and `key=value` words. The PostgreSQL index function of the migration
+# (`trainwreck_log_terms`) splits stored text on the same characters, and on anything not a word character.
+PART_SEPARATORS = r"""[\s"'`()<>{},;=/:|\[\]]+"""
+_SEPARATOR = regex.compile(PART_SEPARATORS)
+TRIGRAM = 3  # SQLite's trigram index finds terms of this many characters or more; shorter ones only the LIKE
+
+
+@dataclass(frozen=True, slots=True)
+class LineMatch:
+    """The first stored line of a log that holds every term searched for."""
+
+    diagnosis_id: int
+    line: int
+    text: str
+
+
+def search_words(text: str) -> list[str]:
+    """The terms of a search, lower-cased, split where stored text is: `model=Qwen/Qwen2.5-7B` is the terms
+    `model`, `qwen` and `qwen2.5-7b`; `set-3.jsonl` stays one term."""
+    return [term for term in _SEPARATOR.split(text.lower()) if term]
+
+
+class _LogTextMatch(ColumnElement[bool]):
+    """`log_text` rows holding every term. PostgreSQL: each term starts a part of the text (a GIN index over
+    `trainwreck_log_terms`: whole parts and their word-character pieces, so `Qwen2.5` and `Instruct` both
+    find `Qwen/Qwen2.5-7B-Instruct`). SQLite: each term anywhere in the text (FTS5 trigram, then LIKE)."""
+
+    inherit_cache = True
+    type = Boolean()
+
+    def __init__(self, words: list[str]) -> None:
+        prefixes = " & ".join("'" + word.replace("\\", "\\\\").replace("'", "''") + "':*" for word in words)
+        self.tsquery: BindParameter[str] = bindparam("log_search_tsquery", prefixes, unique=True)
+        trigrams = " ".join('"' + word.replace('"', '""') + '"' for word in words if len(word) >= TRIGRAM)
+        self.fts5: BindParameter[str] = bindparam("log_search_fts5", trigrams, unique=True)
+        self.has_trigrams = bool(trigrams)
+        self.likes = and_(*(LogText.text.ilike("%" + _escaped(word) + "%", escape="\\") for word in words))
+
+
+@compiles(_LogTextMatch, "postgresql")
+def _postgresql(element: _LogTextMatch, compiler: SQLCompiler, **kwargs: Any) -> str:
+    query = compiler.process(element.tsquery, **kwargs)
+    return f"trainwreck_log_terms(log_text.text) @@ CAST({query} AS tsquery)"
+
+
+@compiles(_LogTextMatch)
+def _sqlite(element: _LogTextMatch, compiler: SQLCompiler, **kwargs: Any) -> str:
+    likes = compiler.process(element.likes, **kwargs)
+    if not element.has_trigrams:
+        return likes
+    query = compiler.process(element.fts5, **kwargs)
+    return f"log_text.id IN (SELECT rowid FROM log_text_fts WHERE log_text_fts MATCH {query}) AND {likes}"
+
+
+def _escaped(word: str) -> str:
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def log_holds(text: str, diagnosis_id: ColumnElement[int] | InstrumentedAttribute[int]) -> ColumnElement[bool]:
+    """Whether the diagnosis's stored lines hold every term (one block holding them all): the blocks are
+    found through the index first, then their diagnoses."""
+    words = search_words(text)
+    if not words:
+        return false()
+    return diagnosis_id.in_(select(LogText.diagnosis_id).where(_LogTextMatch(words)))
+
+
+def insert_blocks(session: Session, diagnosis_id: int, blocks: Iterable[tuple[int, str]]) -> None:
+    """Store a log's searchable lines, as (first line number, the lines' text) blocks."""
+    rows = [{"diagnosis_id": diagnosis_id, "first_line": first, "text": text} for first, text in blocks]
+    if rows:
+        session.execute(insert(LogText), rows)
+
+
+def delete_blocks(session: Session, diagnosis_id: int) -> None:
+    """Forget a log's searchable lines (before they are written again)."""
+    for row in session.scalars(select(LogText).where(LogText.diagnosis_id == diagnosis_id)):
+        session.delete(row)
+
+
+def first_matches(session: Session, text: str, diagnosis_ids: Collection[int]) -> dict[int, LineMatch]:
+    """For each diagnosis, the first stored line holding every word of the search."""
+    words = search_words(text)
+    if not words or not diagnosis_ids:
+        return {}
+    statement = (
+        select(LogText.diagnosis_id, LogText.first_line, LogText.text)
+        .where(LogText.diagnosis_id.in_(list(diagnosis_ids)), _LogTextMatch(words))
+        .order_by(LogText.diagnosis_id, LogText.first_line)
+    )
+    found: dict[int, LineMatch] = {}
+    for diagnosis_id, first_line, block in session.execute(statement):
+        if diagnosis_id in found:
+            continue
+        lines = block.split("\n")
+        for wanted in (words, words[:1]):  # every word on one line, else the line of the first word
+            at = next((offset for offset, line in enumerate(lines) if all(word in line.lower() for word in wanted)),
+                      None)
+            if at is not None:
+                found[diagnosis_id] = LineMatch(diagnosis_id, first_line + at, lines[at])
+                break
+    return found

@@ -1,0 +1,59 @@
+"""Search finds a past failure by a word from its stored log, on SQLite (FTS5) and PostgreSQL (tsvector)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+from server_support import bearer, oom_log
+
+URL = "/api/v1/diagnoses"
+
+
+def _log(head: str, *, job: str) -> bytes:
+    return f"[INFO:swift] args: model={head} job={job}\n".encode() + oom_log(job=job)
+
+
+def _search(client: TestClient, q: str, **headers: str) -> dict:  # type: ignore[type-arg]
+    response = client.get(URL, params={"q": q}, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_word_from_the_log_finds_it_with_the_line(api_client: TestClient) -> None:
+    wanted = api_client.post(URL, content=_log("Qwen/Qwen2.5-7B-Instruct", job="a")).json()
+    api_client.post(URL, content=_log("meta-llama/Llama-3.1-8B", job="b"))
+
+    for q in ("Qwen2.5-7B-Instruct", "qwen2.5", "QWEN"):
+        found = _search(api_client, q)
+        assert [item["id"] for item in found["items"]] == [wanted["id"]], q
+        match = found["items"][0]["log_match"]
+        assert match["line"] == 1 and "Qwen/Qwen2.5-7B-Instruct" in match["text"]
+        assert match["url"].endswith(f"/diagnoses/{wanted['id']}/log?around=1#L1")
+    assert _search(api_client, "Qwen2.5 Llama")["total"] == 0  # every word, in one log
+
+
+def test_search_metacharacters_are_words_not_syntax(api_client: TestClient) -> None:
+    literal = api_client.post(URL, content=_log("m", job="c") + b"loader_worker 100% [a-z]* (x|y) \\d+ ' OR 1=1 --\n")
+    api_client.post(URL, content=_log("m", job="d") + b"loaderXworker 1000 loaded\n")
+    hits = _search(api_client, "loader_worker")  # `_` is no LIKE wildcard here
+    assert [item["id"] for item in hits["items"]] == [literal.json()["id"]]
+    for q in ("%", "_", ".*", "*", '"', "' OR ''='", "NEAR(a b)", "a AND NOT b", "\\"):
+        result = _search(api_client, q)
+        assert result["total"] <= 2, q  # never an error, never "everything" from a wildcard
+
+
+def test_search_never_crosses_teams(api_client: TestClient, make_token: Callable[[str], str]) -> None:
+    vision, nlp = make_token("vision"), make_token("nlp")
+    api_client.post(URL, content=_log("secret-model-of-nlp", job="e"), headers=bearer(nlp))
+    assert _search(api_client, "secret-model-of-nlp", **bearer(vision))["total"] == 0
+    assert _search(api_client, "secret-model-of-nlp", **bearer(nlp))["total"] == 1
+
+
+def test_the_tail_of_a_long_log_is_searched_and_the_line_number_is_the_logs(api_client: TestClient) -> None:
+    filler = b"".join(b"step %d loss 1.0\n" % number for number in range(1, 40_001))
+    log = b"[INFO] start\n" + filler + b"RuntimeError: zebra-crossing failed at the end\n"
+    created = api_client.post(URL, content=log).json()
+    found = _search(api_client, "zebra-crossing")
+    assert found["items"][0]["id"] == created["id"]
+    assert found["items"][0]["log_match"]["line"] == 40_002
