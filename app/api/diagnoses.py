@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -13,13 +14,14 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import State
 
 from app.api.deps import SessionDep, SettingsDep, TeamScopeDep
 from app.api.queries import ListQuery
 from app.api.schemas import (
+    NO_CONTROL_CHARACTERS,
     CreatedDiagnosisOut,
     DiagnosisOut,
     DiagnosisPage,
@@ -32,11 +34,13 @@ from app.api.schemas import (
 from app.api.uploads import UPLOAD_REQUEST_BODY, SpooledUpload, spooled_upload
 from app.errors import DiagnosisTimeoutError, ForbiddenError, NotFoundError
 from app.services.auth import TeamScope
+from app.services.feedback import record_feedback
 from app.services.ingest import DEFAULT_TEAM, IngestMeta, ingest_and_commit
 from app.services.rediagnose import rediagnose_one
 from app.store.log_blobs import iter_log
 from app.store.models import DiagnosisRecord
 from app.store.repositories import diagnoses, log_text
+from app.store.repositories.feedback import feedback_for
 
 router = APIRouter(prefix="/diagnoses", tags=["diagnoses"])
 
@@ -141,6 +145,49 @@ async def rediagnose(diagnosis_id: DiagnosisId, request: Request, scope: TeamSco
     """Run the stored log through the current signatures; the answer names their version."""
     state = request.app.state
     return await _off_loop(state, partial(_rediagnose, state, diagnosis_id, scope))
+
+
+class FeedbackIn(BaseModel):
+    """`right`, or `wrong` with the category it really was and, when known, the setting that fixed it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Literal["right", "wrong"]
+    category: str | None = Field(default=None, max_length=64)
+    parameter: str | None = Field(default=None, max_length=200, pattern=NO_CONTROL_CHARACTERS)
+    author: str | None = Field(default=None, max_length=200, pattern=NO_CONTROL_CHARACTERS)
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    verdict: str
+    category: str | None
+    parameter: str | None
+    author: str
+    source: str
+    created_at: datetime
+
+
+@router.post("/{diagnosis_id}/feedback", status_code=201, response_model=FeedbackOut, responses=ERRORS,
+             summary="Say whether a diagnosis was right")
+def create_feedback(
+    diagnosis_id: DiagnosisId, body: FeedbackIn, session: SessionDep, scope: TeamScopeDep
+) -> FeedbackOut:
+    """Stored with who said it (the `author` given, else the token's team); counted in the dashboard's
+    precision per signature."""
+    feedback = record_feedback(
+        session, diagnosis_id=diagnosis_id, visible_team=scope.team, verdict=body.verdict, category=body.category,
+        parameter=body.parameter, author=body.author or (f"team {scope.team}" if scope.team else "anonymous"),
+        source="api",
+    )
+    return FeedbackOut.model_validate(feedback, from_attributes=True)
+
+
+@router.get("/{diagnosis_id}/feedback", response_model=list[FeedbackOut], responses=ERRORS,
+            summary="What people said about a diagnosis")
+def list_feedback(diagnosis_id: DiagnosisId, session: SessionDep, scope: TeamScopeDep) -> list[FeedbackOut]:
+    record = _visible(session, diagnosis_id, scope)
+    return [FeedbackOut.model_validate(item, from_attributes=True) for item in feedback_for(session, record.id)]
 
 
 def _visible(session: Session, diagnosis_id: int, scope: TeamScope) -> DiagnosisRecord:

@@ -21,8 +21,10 @@ from app.diagnosis.model import Diagnosis
 from app.diagnosis.taxonomy import categories, stages
 from app.errors import AuthenticationError, NotFoundError, TrainwreckError
 from app.services.auth import TOKEN_COOKIE, auth_required, resolve_scope
+from app.services.feedback import record_feedback
 from app.store.log_blobs import iter_log
 from app.store.repositories.diagnoses import DiagnosisFilters, get_diagnosis, list_failure_groups
+from app.store.repositories.feedback import feedback_for, precision_by_signature
 from app.store.repositories.log_text import LineMatch, first_matches
 from app.store.repositories.page_views import list_summaries, tally_by_day_category_and_stage, top_failure_kinds
 from app.store.repositories.teams import list_team_names
@@ -180,7 +182,26 @@ def diagnosis_page(
         view=diagnosis_view(diagnosis, context=context),
         occurrences=[item for item in same_kind.items if item.id != record.id][:OCCURRENCES_SHOWN],
         occurrence_count=same_kind.total - 1,
+        feedback=feedback_for(session, record.id),
+        category_options=[(name, category_label(name)) for name in categories()],
     )
+
+
+@router.post("/diagnoses/{diagnosis_id}/feedback")
+def feedback_submitted(
+    diagnosis_id: PageDiagnosisId,
+    session: SessionDep,
+    viewer: ViewerDep,
+    verdict: Annotated[str, Form()],
+    author: Annotated[str, Form(max_length=200)] = "",
+    category: Annotated[str, Form(max_length=64)] = "",
+    parameter: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Right, or wrong and what it was: stored, then back to the page, which shows it."""
+    record_feedback(session, diagnosis_id=diagnosis_id, visible_team=viewer.team, verdict=verdict, category=category,
+                    parameter=parameter, author=author or (f"team {viewer.team}" if viewer.team else "anonymous"),
+                    source="web")
+    return RedirectResponse(f"/diagnoses/{diagnosis_id}#feedback-heading", status_code=303)
 
 
 @router.get("/diagnoses/{diagnosis_id}/log", response_class=HTMLResponse)
@@ -228,6 +249,7 @@ def dashboard_page(request: Request, session: SessionDep, viewer: ViewerDep) -> 
         teams=[viewer.team] if viewer.team else list_team_names(session),
         view=view,
         top_kinds=top_failure_kinds(session, store_filters, limit=TOP_KINDS),
+        precision=precision_by_signature(session, store_filters),
     )
 
 
