@@ -8,7 +8,7 @@ from datetime import datetime
 from app.config import Settings
 from app.diagnoser import build_diagnoser
 from app.services import tokens
-from app.services.rediagnose import RediagnosisReport, rediagnose_stored
+from app.services.rediagnose import PreviewedChange, RediagnosisReport, preview_rediagnosis, rediagnose_stored
 from app.services.tokens import CreatedToken
 from app.store import migrate
 from app.store.access import open_store
@@ -47,6 +47,17 @@ def describe_revision(settings: Settings) -> str:
     if current is None:
         return f"(empty store; newest revision is {head})"
     return f"{current} (newest)" if current == head else f"{current} (behind: newest is {head})"
+
+
+def preview_rediagnose(
+    settings: Settings, *, since: datetime | None
+) -> tuple[RediagnosisReport, list[PreviewedChange], str]:
+    """What re-diagnosing the stored logs would change, without changing anything."""
+    diagnoser = build_diagnoser(settings)
+    with open_store(settings) as session_factory:
+        report, changes = preview_rediagnosis(session_factory, diagnoser=diagnoser, settings=settings,
+                                              received_since=since)
+    return report, changes, diagnoser.version
 
 
 def rediagnose(

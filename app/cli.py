@@ -232,7 +232,16 @@ def cmd_team(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_rediagnose(args: argparse.Namespace, settings: Settings) -> int:
     """Run stored logs through the current signatures again."""
-    from app.admin import rediagnose
+    from app.admin import preview_rediagnose, rediagnose
+
+    if args.dry_run:
+        preview, changes, version = preview_rediagnose(settings, since=args.since)
+        for change in changes:
+            for what, before, after in change.changes:
+                print(f"diagnosis {change.diagnosis_id} ({change.team}): {what} {before} → {after}")
+        print(f"dry run with signature set {version}: {preview.processed} logs read, {preview.changed} would change, "
+              f"{preview.failed} failed; nothing was rewritten")
+        return 1 if preview.failed else 0
 
     def show(report: RediagnosisReport) -> None:
         sys.stderr.write(f"\r{report.processed} re-diagnosed, {report.changed} changed, {report.failed} failed")
@@ -349,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     which = rediagnose.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="every stored log")
     which.add_argument("--since", type=_since, help="logs received since DATE (YYYY-MM-DD or ISO 8601, UTC)")
+    rediagnose.add_argument("--dry-run", action="store_true",
+                            help="list the diagnoses whose category, stage or remedies would change; rewrite none")
     rediagnose.set_defaults(handler=cmd_rediagnose)
     return parser
 

@@ -102,3 +102,30 @@ def test_rediagnose_needs_all_or_since(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["rediagnose"]) == 2
     assert main(["rediagnose", "--since", "last tuesday"]) == 2
     assert main(["rediagnose", "--all"]) == 0
+
+
+def test_rediagnose_dry_run_lists_what_would_change_and_rewrites_nothing(
+    capsys: pytest.CaptureFixture[str],
+    session_factory: sessionmaker[Session],
+    diagnoser: Diagnoser,
+    store_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "crash.log"
+    path.write_bytes(oom_log())
+    created = ingest_and_commit(session_factory, log_path=path, meta=IngestMeta(team="vision"), diagnoser=diagnoser,
+                                settings=store_settings)
+    with session_factory.begin() as session:  # as if an older signature set had called it something else
+        record = session.get(DiagnosisRecord, created.diagnosis_id)
+        assert record is not None
+        record.result = {**record.result, "category": "host_oom", "stage": "load"}
+        before = record.diagnosed_at
+
+    assert main(["rediagnose", "--all", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"diagnosis {created.diagnosis_id} (vision): category host_oom → gpu_oom" in out
+    assert f"diagnosis {created.diagnosis_id} (vision): stage load → mid_run" in out
+    assert "1 logs read, 1 would change, 0 failed; nothing was rewritten" in out
+    with session_factory() as session:
+        record = session.get(DiagnosisRecord, created.diagnosis_id)
+        assert record is not None and record.result["category"] == "host_oom" and record.diagnosed_at == before

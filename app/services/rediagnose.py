@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -55,6 +56,64 @@ def rediagnose_one(
         raise NotFoundError(f"no diagnosis {diagnosis_id}")
     rediagnose_record(session, record, diagnoser=diagnoser, settings=settings)
     return record
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewedChange:
+    """How one stored diagnosis would change with the current signatures."""
+
+    diagnosis_id: int
+    team: str
+    changes: list[tuple[str, str, str]]  # (what, before, after): category, stage, remedies
+
+
+def _remedy_names(result: dict[str, Any]) -> str:
+    remedies = result.get("remedies") or []
+    return ", ".join(str(item.get("parameter")) for item in remedies if isinstance(item, dict)) or "—"
+
+
+def preview_rediagnosis(
+    session_factory: sessionmaker[Session],
+    *,
+    diagnoser: Diagnoser,
+    settings: Settings,
+    received_since: datetime | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> tuple[RediagnosisReport, list[PreviewedChange]]:
+    """What `rediagnose` would change, and nothing rewritten: every stored log diagnosed again in read-only
+    passes, its category, stage and remedies compared with what is stored."""
+    report = RediagnosisReport()
+    changed: list[PreviewedChange] = []
+    after = 0
+    while True:
+        with session_factory() as session:
+            batch = diagnoses.page_after(session, after_id=after, received_since=received_since, limit=batch_size)
+            if not batch:
+                return report, changed
+            for record in batch:
+                after = record.id
+                try:
+                    deadline = Deadline(settings.diagnose_timeout_seconds)
+                    with open_log(session, record.id) as log:
+                        now = diagnoser.diagnose(log, exit_code=record.exit_code, progress=deadline.check).to_dict()
+                except TrainwreckError as error:
+                    logger.warning("diagnosis %s could not be re-diagnosed: %s", record.id, error.message)
+                    report.failed += 1
+                    continue
+                report.processed += 1
+                stored = record.result
+                differences = [
+                    (what, before, after_value)
+                    for what, before, after_value in (
+                        ("category", str(stored.get("category")), str(now["category"])),
+                        ("stage", str(stored.get("stage")), str(now["stage"])),
+                        ("remedies", _remedy_names(stored), _remedy_names(now)),
+                    )
+                    if before != after_value
+                ]
+                if differences:
+                    report.changed += 1
+                    changed.append(PreviewedChange(record.id, record.team.name, differences))
 
 
 def rediagnose_stored(

@@ -201,6 +201,16 @@ def claim_for_rediagnosis(
     return list(session.scalars(statement))
 
 
+def page_after(
+    session: Session, *, after_id: int, received_since: datetime | None, limit: int
+) -> Sequence[DiagnosisRecord]:
+    """The next diagnoses by id, for a pass that reads them all without claiming or changing any."""
+    statement = select(DiagnosisRecord).where(DiagnosisRecord.id > after_id).order_by(DiagnosisRecord.id).limit(limit)
+    if received_since is not None:
+        statement = statement.where(DiagnosisRecord.received_at >= received_since)
+    return list(session.scalars(statement))
+
+
 def replace_result(session: Session, record: DiagnosisRecord, diagnosis: Diagnosis, *, at: datetime) -> None:
     """Store a new diagnosis of the same log in place of the old one."""
     for name, value in result_columns(diagnosis, job_id=record.job_id).items():
