@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from app.config import Settings
 from app.diagnoser import build_diagnoser
@@ -58,6 +59,14 @@ def preview_rediagnose(
         report, changes = preview_rediagnosis(session_factory, diagnoser=diagnoser, settings=settings,
                                               received_since=since)
     return report, changes, diagnoser.version
+
+
+def export_team_corpus(settings: Settings, *, team: str, since: datetime | None, out: Path) -> int:
+    """The team's confirmed and corrected diagnoses as a labelled corpus in `out`; how many."""
+    from app.services.corpus_export import export_corpus
+
+    with open_store(settings) as session_factory, session_factory() as session:
+        return export_corpus(session, team=team, since=since, out=out)
 
 
 def rediagnose(

@@ -256,6 +256,15 @@ def cmd_rediagnose(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.failed else 0
 
 
+def cmd_export_corpus(args: argparse.Namespace, settings: Settings) -> int:
+    """Write a team's confirmed and corrected diagnoses as a corpus `trainwreck eval` reads."""
+    from app.admin import export_team_corpus
+
+    count = export_team_corpus(settings, team=args.team, since=args.since, out=Path(args.out))
+    print(f"wrote {count} labelled logs of team {args.team} to {args.out}; score them with: trainwreck eval {args.out}")
+    return 0
+
+
 def _since(value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
@@ -353,6 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     webhook.add_argument("url", nargs="?", help="the incoming-webhook URL (https://hooks.slack.com/services/...)")
     webhook.add_argument("--clear", action="store_true", help="stop posting the team's diagnoses to Slack")
     team.set_defaults(handler=cmd_team)
+
+    export = commands.add_parser("export-corpus", help="a team's confirmed and corrected diagnoses as a corpus")
+    export.add_argument("--team", required=True, help="the team")
+    export.add_argument("--since", type=_since, help="diagnoses received since DATE")
+    export.add_argument("out", help="a new folder for the logs and labels.jsonl")
+    export.set_defaults(handler=cmd_export_corpus)
 
     rediagnose = commands.add_parser("rediagnose", help="run stored logs through the current signatures again")
     which = rediagnose.add_mutually_exclusive_group(required=True)

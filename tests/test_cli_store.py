@@ -129,3 +129,34 @@ def test_rediagnose_dry_run_lists_what_would_change_and_rewrites_nothing(
     with session_factory() as session:
         record = session.get(DiagnosisRecord, created.diagnosis_id)
         assert record is not None and record.result["category"] == "host_oom" and record.diagnosed_at == before
+
+
+def test_export_corpus_round_trips_through_eval(
+    capsys: pytest.CaptureFixture[str],
+    session_factory: sessionmaker[Session],
+    diagnoser: Diagnoser,
+    store_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    from app.services.feedback import record_feedback
+
+    ids = []
+    for job in ("x1", "x2", "x3"):
+        path = tmp_path / f"{job}.log"
+        path.write_bytes(oom_log(job=job))
+        ids.append(ingest_and_commit(session_factory, log_path=path, meta=IngestMeta(team="vision"),
+                                     diagnoser=diagnoser, settings=store_settings).diagnosis_id)
+    with session_factory.begin() as session:
+        record_feedback(session, diagnosis_id=ids[0], visible_team=None, verdict="right", category=None,
+                        parameter=None, author="ana", source="api")
+        record_feedback(session, diagnosis_id=ids[1], visible_team=None, verdict="wrong", category="host_oom",
+                        parameter="dataloader_num_workers", author="bo", source="web")
+    out = tmp_path / "corpus"
+
+    assert main(["export-corpus", "--team", "vision", str(out)]) == 0
+    assert "wrote 2 labelled logs of team vision" in capsys.readouterr().out
+    assert sorted(path.name for path in out.iterdir()) == sorted([f"{ids[0]}.log", f"{ids[1]}.log", "labels.jsonl"])
+    assert main(["eval", str(out)]) == 0
+    scored = capsys.readouterr().out
+    assert "category   50.0%  (1/2)" in scored  # the corrected one is a miss the team now sees
+    assert main(["export-corpus", "--team", "vision", str(out)]) == 2  # never over an earlier corpus
