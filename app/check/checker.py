@@ -104,6 +104,11 @@ class Checker:
             edited = edit_command(command.text, changes, launcher_flags=self._launcher_flags(plan))
             current = plan_run(read_command(edited), frameworks=self.framework_set,
                                machine=machine, read_config=read_config)
+        findings.sort(key=lambda finding: SEVERITIES.index(finding.severity))  # errors first, whichever round
+        changes = {}
+        for finding in findings:  # where two findings set one setting, the graver one's value holds
+            for name, value in finding.suggested.items():
+                changes.setdefault(name, REMOVE if value is None else value)
         corrected = edit_command(command.text, changes, launcher_flags=self._launcher_flags(plan)) if changes else None
         suspects = {name for finding in findings for name in self._rule(finding.rule).spec.parameters}
         verification = verification_command(corrected or command.text, frameworks=self.framework_set, keep=suspects)

@@ -207,3 +207,12 @@ def test_a_pasted_script_is_read_for_its_launch_line(checker: Checker) -> None:
 def test_what_is_no_launch_command_is_refused(checker: Checker, text: str) -> None:
     with pytest.raises(CommandError):
         checker.check(text, machine=machine())
+
+
+def test_the_graver_findings_fix_wins_and_errors_come_first(checker: Checker) -> None:
+    report = checker.check(
+        "NPROC_PER_NODE=8 swift sft --model Qwen/Qwen2.5-7B-Instruct --tuner_type full --dataset alpaca "
+        "--output_dir /out", machine=machine(gpus=1, disk_free_gib=64))
+    severities = [finding.severity for finding in report.findings]
+    assert severities == sorted(severities, key=["error", "warning", "info"].index)
+    assert "--save_total_limit 1" in (report.corrected_command or "")  # the disk's error, not the info's 2

@@ -73,3 +73,9 @@ def test_local_dataset_size(tmp_path: Path) -> None:
     (tmp_path / "one.jsonl").write_bytes(b"x" * (1 << 20))
     assert local_size_gib([str(tmp_path / "data"), str(tmp_path / "one.jsonl"), "hub/dataset-id"]) == 0.0
     assert local_size_gib(["hub/dataset-id"]) is None
+
+
+def test_the_output_of_nvidia_smi_on_an_h200_machine() -> None:
+    # `nvidia-smi --query-gpu=name,memory.total,compute_cap --format=csv,noheader,nounits`, as a real H200 printed it
+    assert parse_nvidia_smi("NVIDIA H200, 143771, 9.0\n") == {"gpu": "NVIDIA H200", "gpus": 1, "gpu_memory_gib": 140.4,
+                                                              "compute_capability": 9.0}
