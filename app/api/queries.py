@@ -27,6 +27,9 @@ class FilterQuery(BaseModel):
     stage: Stage | None = None
     since: datetime | None = Field(default=None, description="Received at or after (ISO 8601; UTC if no zone)")
     until: datetime | None = Field(default=None, description="Received before (ISO 8601; UTC if no zone)")
+    project: str | None = Field(default=None, max_length=200, pattern=NO_CONTROL_CHARACTERS)
+    cluster: str | None = Field(default=None, max_length=200, pattern=NO_CONTROL_CHARACTERS)
+    user: str | None = Field(default=None, max_length=200, pattern=NO_CONTROL_CHARACTERS)
     q: str | None = Field(default=None, max_length=200, pattern=NO_CONTROL_CHARACTERS,
                           description="Text in the title, summary, job id or evidence")
 
@@ -59,6 +62,9 @@ class FilterQuery(BaseModel):
             since=self.since,
             until=self.until,
             text=self.q or None,
+            project=self.project,
+            cluster=self.cluster,
+            user=self.user,
         )
 
 

@@ -30,6 +30,9 @@ class ListFilters:
     since: date | None = None
     until: date | None = None
     q: str | None = None
+    project: str | None = None
+    cluster: str | None = None
+    user: str | None = None
     kind: str | None = None
     group: bool = False
     page: int = 1
@@ -46,6 +49,9 @@ class ListFilters:
             since=_date(params.get("since")),
             until=_date(params.get("until")),
             q=_text(params.get("q")),
+            project=_text(params.get("project")),
+            cluster=_text(params.get("cluster")),
+            user=_text(params.get("user")),
             kind=_text(params.get("kind")),
             group=params.get("group") in ("1", "on", "true", "kind"),
             page=min(max(_int(params.get("page")) or 1, 1), MAX_PAGE),
@@ -65,7 +71,8 @@ class ListFilters:
     @property
     def narrowed(self) -> bool:
         """True when any filter (not grouping or paging) is set."""
-        return any((self.team, self.category, self.stage, self.since, self.until, self.q, self.kind))
+        return any((self.team, self.category, self.stage, self.since, self.until, self.q, self.project,
+                    self.cluster, self.user, self.kind))
 
     @property
     def received_from(self) -> datetime | None:
@@ -92,6 +99,9 @@ class ListFilters:
             since=self.received_from,
             until=self.received_before,
             text=self.q,
+            project=self.project,
+            cluster=self.cluster,
+            user=self.user,
         )
 
 

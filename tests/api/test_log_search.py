@@ -57,3 +57,16 @@ def test_the_tail_of_a_long_log_is_searched_and_the_line_number_is_the_logs(api_
     found = _search(api_client, "zebra-crossing")
     assert found["items"][0]["id"] == created["id"]
     assert found["items"][0]["log_match"]["line"] == 40_002
+
+
+def test_project_cluster_and_user_are_shown_and_filter(api_client: TestClient) -> None:
+    tagged = api_client.post(URL, content=oom_log(job="p1"),
+                             params={"project": "llm-sft", "cluster": "east-a100", "user": "ana"}).json()
+    api_client.post(URL, content=oom_log(job="p2"), params={"project": "vision", "cluster": "west", "user": "bo"})
+    for field, value in (("project", "llm-sft"), ("cluster", "east-a100"), ("user", "ana")):
+        listed = api_client.get(URL, params={field: value}).json()
+        assert [item["id"] for item in listed["items"]] == [tagged["id"]], field
+        page = api_client.get("/", params={field: value}).text
+        assert "llm-sft · east-a100 · ana" in page and "vision · west · bo" not in page
+    detail = api_client.get(f"/diagnoses/{tagged['id']}").text
+    assert '<a href="/?cluster=east-a100">east-a100</a>' in detail

@@ -29,6 +29,9 @@ class DiagnosisFilters:
     since: datetime | None = None
     until: datetime | None = None
     text: str | None = None
+    project: str | None = None
+    cluster: str | None = None
+    user: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +167,10 @@ def filter_conditions(filters: DiagnosisFilters) -> list[ColumnElement[bool]]:
         conditions.append(DiagnosisRecord.received_at >= filters.since)
     if filters.until is not None:
         conditions.append(DiagnosisRecord.received_at < filters.until)
+    for column, value in ((DiagnosisRecord.project, filters.project), (DiagnosisRecord.cluster, filters.cluster),
+                          (DiagnosisRecord.user, filters.user)):
+        if value is not None:
+            conditions.append(column == value)
     if filters.text:  # the diagnosis's own text, or the stored log's lines
         conditions.append(
             DiagnosisRecord.search_text.contains(filters.text.lower(), autoescape=True)

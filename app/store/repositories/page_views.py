@@ -27,6 +27,9 @@ class DiagnosisSummary:
     title: str
     fingerprint: str
     repeats: int
+    project: str | None = None
+    cluster: str | None = None
+    user: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,9 @@ _SUMMARY_COLUMNS = (
     DiagnosisRecord.title,
     DiagnosisRecord.fingerprint,
     func.coalesce(FailureKind.count, 1).label("repeats"),
+    DiagnosisRecord.project,
+    DiagnosisRecord.cluster,
+    DiagnosisRecord.user,
 )
 
 
