@@ -15,17 +15,18 @@ from app.store import migrate
 from app.store.access import open_store
 
 
-def create_token(settings: Settings, *, team: str, label: str | None) -> CreatedToken:
+def create_token(settings: Settings, *, team: str | None, label: str | None, read_only: bool = False) -> CreatedToken:
     """A new API token for the team; its secret is in the result and nowhere else."""
     with open_store(settings) as session_factory, session_factory.begin() as session:
-        return tokens.create_token(session, team_name=team, label=label)
+        return tokens.create_token(session, team_name=team, label=label, read_only=read_only)
 
 
 def revoke_token(settings: Settings, id_or_prefix: str) -> str:
     """Revoke one token by id or prefix; a line saying which."""
     with open_store(settings) as session_factory, session_factory.begin() as session:
         token = tokens.revoke_token(session, id_or_prefix)
-        return f"revoked token {token.id} ({token.prefix}…) of team {token.team.name}"
+        owner = f"team {token.team.name}" if token.team else "the organisation (read-only)"
+        return f"revoked token {token.id} ({token.prefix}…) of {owner}"
 
 
 def token_table(settings: Settings) -> str:
@@ -35,7 +36,8 @@ def token_table(settings: Settings) -> str:
         for token in tokens.list_tokens(session):
             status = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
             created = f"{token.created_at:%Y-%m-%d %H:%M}"
-            rows.append((str(token.id), token.team.name, token.prefix, created, status, token.label or ""))
+            team = token.team.name if token.team else "(all, read-only)"
+            rows.append((str(token.id), team, token.prefix, created, status, token.label or ""))
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     lines = ("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows)
     return "\n".join(line.rstrip() for line in lines)

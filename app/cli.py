@@ -210,8 +210,13 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     from app import admin
 
     if args.token_command == "create":
-        token = admin.create_token(settings, team=args.team, label=args.label)
-        sys.stderr.write(f"token {token.id} for team {token.team} ({token.prefix}…); it is shown only this once:\n")
+        if (args.team is None) == (not args.org):
+            raise UsageError("give --team T, or --org --read-only for a token that reads every team")
+        if args.org and not args.read_only:
+            raise UsageError("an organisation-wide token is read-only: add --read-only")
+        token = admin.create_token(settings, team=args.team, label=args.label, read_only=args.read_only)
+        owner = (f"team {token.team}" if token.team else "every team") + (", read-only" if args.read_only else "")
+        sys.stderr.write(f"token {token.id} for {owner} ({token.prefix}…); it is shown only this once:\n")
         print(token.secret)
     elif args.token_command == "revoke":
         print(admin.revoke_token(settings, args.token))
@@ -348,7 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="API tokens: create, revoke, list")
     token_commands = token.add_subparsers(dest="token_command", required=True, parser_class=_Parser)
     create = token_commands.add_parser("create", help="a new token for a team (printed once)")
-    create.add_argument("--team", required=True, help="the team whose diagnoses the token reads and writes")
+    create.add_argument("--team", help="the team whose diagnoses the token reads and writes")
+    create.add_argument("--org", action="store_true", help="a token for every team (with --read-only)")
+    create.add_argument("--read-only", action="store_true", help="the token reads and never writes")
     create.add_argument("--label", help="a note on who or what uses the token")
     revoke = token_commands.add_parser("revoke", help="stop a token from working")
     revoke.add_argument("token", metavar="ID_OR_PREFIX", help="the token's id or the start of its prefix")

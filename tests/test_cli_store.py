@@ -160,3 +160,19 @@ def test_export_corpus_round_trips_through_eval(
     scored = capsys.readouterr().out
     assert "category   50.0%  (1/2)" in scored  # the corrected one is a miss the team now sees
     assert main(["export-corpus", "--team", "vision", str(out)]) == 2  # never over an earlier corpus
+
+
+def test_an_organisation_token_is_created_read_only_and_listed(
+    capsys: pytest.CaptureFixture[str], session_factory: sessionmaker[Session], store_settings: Settings
+) -> None:
+    assert main(["token", "create", "--org"]) == 2  # must say --read-only
+    assert main(["token", "create", "--org", "--read-only", "--team", "vision"]) == 2
+    capsys.readouterr()
+    assert main(["token", "create", "--org", "--read-only", "--label", "lead"]) == 0
+    output = capsys.readouterr()
+    assert "for every team, read-only" in output.err
+    with session_factory() as session:
+        scope = resolve_scope(session, token=output.out.strip(), settings=store_settings)
+    assert scope.team is None and scope.read_only
+    assert main(["token", "list"]) == 0
+    assert "(all, read-only)" in capsys.readouterr().out

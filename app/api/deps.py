@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.config import Settings
+from app.errors import ForbiddenError
 from app.services.auth import TOKEN_COOKIE, TeamScope, bearer_token, resolve_scope
 from app.store.session import SessionDep
 
@@ -27,8 +28,13 @@ def current_team_scope(request: Request) -> TeamScope:
     """
     token = bearer_token(request.headers.get("authorization")) or request.cookies.get(TOKEN_COOKIE)
     with request.app.state.session_factory() as session:
-        return resolve_scope(session, token=token, settings=request.app.state.settings)
+        scope = resolve_scope(session, token=token, settings=request.app.state.settings)
+    if scope.read_only and request.method not in ("GET", "HEAD") and request.url.path not in READ_ONLY_POSTS:
+        raise ForbiddenError("this token only reads: use a team's token to send logs, feedback or settings")
+    return scope
 
+
+READ_ONLY_POSTS = frozenset({"/api/v1/checks", "/check", "/login", "/logout"})  # they store nothing
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 TeamScopeDep = Annotated[TeamScope, Depends(current_team_scope)]

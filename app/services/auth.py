@@ -17,9 +17,11 @@ TOKEN_COOKIE = "trainwreck_token"
 
 @dataclass(frozen=True, slots=True)
 class TeamScope:
-    """The teams a request may see and write: one team (a token's), or every team when auth is off."""
+    """The teams a request may see and write: one team (a token's), or every team when auth is off; an
+    organisation-wide token sees every team and writes nothing (`read_only`)."""
 
     team: str | None
+    read_only: bool = False
 
     @property
     def all_teams(self) -> bool:
@@ -58,7 +60,9 @@ def resolve_scope(session: Session, *, token: str | None, settings: Settings) ->
         record = tokens.find_active_token(session, token_sha256(token))
         if record is None:
             raise AuthenticationError("the API token is not valid (unknown or revoked)")
-        return TeamScope(team=record.team.name)
+        if record.team is None:
+            return TeamScope(team=None, read_only=True)
+        return TeamScope(team=record.team.name, read_only=record.read_only)
     if auth_required(session, settings):
         raise AuthenticationError("an API token is required: send the header 'Authorization: Bearer <token>'")
     return TeamScope(team=None)

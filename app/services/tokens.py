@@ -23,7 +23,7 @@ class CreatedToken:
     """A new token: `secret` is the only copy of the token itself."""
 
     id: int
-    team: str
+    team: str | None  # None: every team (an organisation-wide, read-only token)
     prefix: str
     secret: str
 
@@ -33,14 +33,16 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(session: Session, *, team_name: str, label: str | None = None) -> CreatedToken:
-    """A new token for the team (created if new)."""
-    team = teams.ensure_team(session, checked_team_name(team_name))
+def create_token(
+    session: Session, *, team_name: str | None, label: str | None = None, read_only: bool = False
+) -> CreatedToken:
+    """A new token for the team (created if new); with no team, an organisation-wide token that reads every
+    team's diagnoses and writes nothing."""
+    team = teams.ensure_team(session, checked_team_name(team_name)) if team_name is not None else None
     secret = TOKEN_MARKER + secrets.token_urlsafe(32)
-    record = tokens.add_token(
-        session, team=team, prefix=secret[:PREFIX_LENGTH], token_sha256=token_sha256(secret), label=label
-    )
-    return CreatedToken(id=record.id, team=team.name, prefix=record.prefix, secret=secret)
+    record = tokens.add_token(session, team=team, prefix=secret[:PREFIX_LENGTH], token_sha256=token_sha256(secret),
+                              label=label, read_only=read_only or team is None)
+    return CreatedToken(id=record.id, team=team.name if team else None, prefix=record.prefix, secret=secret)
 
 
 def revoke_token(session: Session, id_or_prefix: str) -> ApiToken:

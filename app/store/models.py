@@ -49,19 +49,21 @@ class Team(Base):
 
 
 class ApiToken(Base):
-    """An API token of one team; only the sha256 of the secret is kept."""
+    """An API token of one team, or of the whole organisation (no team: it reads every team's diagnoses and
+    writes nothing); only the sha256 of the secret is kept."""
 
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    read_only: Mapped[bool] = mapped_column(default=False)
     prefix: Mapped[str] = mapped_column(String(16), index=True)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     revoked_at: Mapped[datetime | None]
 
-    team: Mapped[Team] = relationship(lazy="joined", innerjoin=True)
+    team: Mapped[Team | None] = relationship(lazy="joined")
 
 
 class DiagnosisRecord(Base):

@@ -50,16 +50,18 @@ class Viewer:
 
     team: str | None
     auth_required: bool
+    organisation: bool = False  # signed in with an organisation-wide, read-only token
 
     @property
     def signed_in(self) -> bool:
-        """True when a token put the viewer in one team."""
-        return self.team is not None
+        """True when a token put the viewer in one team, or in every team (an organisation token)."""
+        return self.team is not None or self.organisation
 
 
 def current_viewer(request: Request, session: SessionDep, settings: SettingsDep, scope: TeamScopeDep) -> Viewer:
     """The viewer of this page (kept on the request, so that its error page knows them too)."""
-    viewer = Viewer(team=scope.team, auth_required=auth_required(session, settings))
+    viewer = Viewer(team=scope.team, auth_required=auth_required(session, settings), organisation=scope.read_only
+                    and scope.team is None)
     request.state.viewer = viewer
     return viewer
 

@@ -1,4 +1,5 @@
-"""Log search (the lines search reads, with the database's own index) and feedback on diagnoses.
+"""Log search (the lines search reads, with the database's own index), feedback on diagnoses, and
+organisation-wide read-only tokens.
 
 Revision ID: 5e2c9a1f7b3d
 Revises: d1719512b12b
@@ -19,6 +20,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:  # organisation-wide read-only tokens
+        batch_op.add_column(sa.Column('read_only', sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.alter_column('team_id', existing_type=sa.Integer(), nullable=True)
     op.create_table('log_text',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('diagnosis_id', sa.Integer(), nullable=False),
@@ -81,3 +85,7 @@ def downgrade() -> None:
     with op.batch_alter_table('log_text', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_log_text_diagnosis_id'))
     op.drop_table('log_text')
+    op.execute("DELETE FROM api_tokens WHERE team_id IS NULL")
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.alter_column('team_id', existing_type=sa.Integer(), nullable=False)
+        batch_op.drop_column('read_only')

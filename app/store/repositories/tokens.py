@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session
 from app.store.models import ApiToken, Team
 
 
-def add_token(session: Session, *, team: Team, prefix: str, token_sha256: str, label: str | None) -> ApiToken:
-    """Store a new token of `team` (its hash only)."""
-    token = ApiToken(team=team, prefix=prefix, token_sha256=token_sha256, label=label)
+def add_token(
+    session: Session, *, team: Team | None, prefix: str, token_sha256: str, label: str | None, read_only: bool = False
+) -> ApiToken:
+    """Store a new token of `team` (None: the organisation's), its hash only."""
+    token = ApiToken(team=team, prefix=prefix, token_sha256=token_sha256, label=label, read_only=read_only)
     session.add(token)
     session.flush()
     return token
@@ -30,7 +32,7 @@ def any_active_token(session: Session) -> bool:
 
 def list_tokens(session: Session) -> list[ApiToken]:
     """Every token, revoked ones too, oldest first."""
-    return list(session.scalars(select(ApiToken).join(Team).order_by(ApiToken.id)))
+    return list(session.scalars(select(ApiToken).outerjoin(Team).order_by(ApiToken.id)))
 
 
 def find_tokens(session: Session, id_or_prefix: str) -> list[ApiToken]:
