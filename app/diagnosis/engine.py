@@ -237,7 +237,7 @@ class Diagnoser:
                                  during_eval=circumstances.during_eval),
                 confidence=_confidence(root, scan.state.hits),
                 evidence=_evidence(root, scan),
-                fingerprint=fingerprint(spec.category, spec.id, root.text),
+                fingerprint=fingerprint(spec.category, spec.id, root.text, framework=scan.facts.framework),
             )
         corrected = corrected_command(scan.facts.command, remedies, launcher_env=self._launcher_env)
         return Diagnosis(

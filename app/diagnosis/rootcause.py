@@ -107,7 +107,9 @@ def message_template(text: str) -> str:
     return text.strip()
 
 
-def fingerprint(category: str, signature_id: str | None, text: str) -> str:
-    """A stable id of the failure kind: same signature and same message template, same fingerprint."""
-    key = f"{category}\0{signature_id or ''}\0{message_template(text) if signature_id is None else ''}"
+def fingerprint(category: str, signature_id: str | None, text: str, *, framework: str | None = None) -> str:
+    """A stable id of the failure kind: the same signature, in the same framework, with the same root line once
+    numbers, paths and ids are masked. A Megatron NCCL timeout and a torchrun one are two kinds, as are two
+    OOMs whose messages differ in more than their numbers."""
+    key = f"{category}\0{signature_id or ''}\0{framework or ''}\0{message_template(text)}"
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]

@@ -26,7 +26,12 @@ from app.store.log_blobs import iter_log
 from app.store.repositories.diagnoses import DiagnosisFilters, get_diagnosis, list_failure_groups
 from app.store.repositories.feedback import feedback_for, precision_by_signature
 from app.store.repositories.log_text import LineMatch, first_matches
-from app.store.repositories.page_views import list_summaries, tally_by_day_category_and_stage, top_failure_kinds
+from app.store.repositories.page_views import (
+    list_summaries,
+    other_teams_with_kind,
+    tally_by_day_category_and_stage,
+    top_failure_kinds,
+)
 from app.store.repositories.teams import list_team_names
 from app.store.session import SessionDep
 from app.store.types import utc_now
@@ -35,7 +40,7 @@ from app.web.dashboard import dashboard_view
 from app.web.filters import DASHBOARD_WINDOWS, PAGE_SIZE, DashboardWindow, ListFilters, positive_int
 from app.web.log_lines import line_window, select_lines
 from app.web.templating import STATIC_DIR, build_templates, render_page
-from app.web.views import context_ranges, diagnosis_view
+from app.web.views import context_ranges, diagnosis_view, grouping_reason
 
 OCCURRENCES_SHOWN = 8
 CONTEXT_MAX_LOG_BYTES = 64 * 1024**2  # larger logs show their evidence without context lines
@@ -168,9 +173,9 @@ def diagnosis_page(
     if record.log_bytes <= CONTEXT_MAX_LOG_BYTES:
         lines = select_lines(iter_log(session, record.id), context_ranges(diagnosis))
         context = {line.number: line.text for line in lines}
-    same_kind = list_summaries(
+    same_kind = list_summaries(  # repeats are the team's own; other teams only as a count
         session,
-        DiagnosisFilters(visible_team=viewer.team),
+        DiagnosisFilters(visible_team=viewer.team, team=record.team.name),
         fingerprint=record.fingerprint,
         limit=OCCURRENCES_SHOWN + 1,
         offset=0,
@@ -185,6 +190,8 @@ def diagnosis_page(
         occurrences=[item for item in same_kind.items if item.id != record.id][:OCCURRENCES_SHOWN],
         occurrence_count=same_kind.total - 1,
         feedback=feedback_for(session, record.id),
+        other_teams=other_teams_with_kind(session, fingerprint=record.fingerprint, team_id=record.team_id),
+        grouped_by=grouping_reason(diagnosis),
         category_options=[(name, category_label(name)) for name in categories()],
     )
 

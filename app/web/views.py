@@ -9,6 +9,7 @@ from typing import Any
 from markupsafe import Markup
 
 from app.diagnosis.model import Diagnosis
+from app.diagnosis.rootcause import message_template
 from app.formatting import format_value
 from app.web.categories import category_label, stage_label
 from app.web.charts import run_progress_bar
@@ -151,4 +152,15 @@ def run_facts(run: dict[str, Any]) -> list[tuple[str, str]]:
     rest = sorted(key for key in run if key not in RUN_FACT_ORDER and key not in ("parameters", "command"))
     return [
         (key.replace("_", " "), format_value(run[key])) for key in known + rest if run[key] not in (None, "", [], {})
+    ]
+
+
+def grouping_reason(diagnosis: Diagnosis) -> list[tuple[str, str]]:
+    """Why runs count as the same failure kind (what the fingerprint is made of), as (what, value) rows."""
+    root = next((item.text for item in diagnosis.evidence if item.line not in {s.line for s in diagnosis.symptoms}),
+                diagnosis.evidence[0].text if diagnosis.evidence else "")
+    return [
+        ("signature", diagnosis.signature or "none (an unknown failure)"),
+        ("framework", str(diagnosis.run.get("framework") or "not named in the log")),
+        ("root line, masked", message_template(root)[:300] or "—"),
     ]

@@ -201,3 +201,23 @@ def test_the_check_page_says_what_is_wrong_with_the_form(client: TestClient):
     assert bad_number.status_code == 422 and "GPUs per node: &#39;eight&#39; is not a number" in bad_number.text
     no_command = client.post("/check", data={"command": "echo hi\nls"})
     assert no_command.status_code == 422 and "no launch command given" in no_command.text
+
+
+def test_repeats_are_the_teams_own_with_other_teams_as_a_count_and_the_reason(client: TestClient, upload):
+    first = upload(gpu_oom_log(step=100), team="vision", job_id="v1")
+    upload(gpu_oom_log(step=300), team="vision", job_id="v2")
+    upload(gpu_oom_log(step=200), team="nlp", job_id="n1")
+    page = client.get(f"/diagnoses/{first['id']}").text
+    assert ">v2</a>" in page and ">n1</a>" not in page
+    assert "Also seen 1 time in 1 other team." in page
+    assert "Why these runs are grouped" in page and f"<code>{first['signature']}</code>" in page
+
+
+def test_the_same_signature_in_another_framework_is_another_kind():
+    from app.diagnosis.rootcause import fingerprint
+
+    line = "[rank3]: torch.distributed.DistBackendError: Watchdog caught collective operation timeout: SeqNum=12"
+    assert fingerprint("nccl_timeout", "nccl-timeout", line, framework="megatron-lm") != fingerprint(
+        "nccl_timeout", "nccl-timeout", line, framework="torchrun")
+    assert fingerprint("nccl_timeout", "nccl-timeout", line, framework="torchrun") == fingerprint(
+        "nccl_timeout", "nccl-timeout", line.replace("12", "9041"), framework="torchrun")

@@ -153,3 +153,12 @@ def top_failure_kinds(session: Session, filters: DiagnosisFilters, *, limit: int
 
 def _as_date(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def other_teams_with_kind(session: Session, *, fingerprint: str, team_id: int) -> tuple[int, int]:
+    """How many other teams saw this failure kind, and how many times in all (only counts cross teams)."""
+    teams_count, runs = session.execute(
+        select(func.count(func.distinct(DiagnosisRecord.team_id)), func.count())
+        .where(DiagnosisRecord.fingerprint == fingerprint, DiagnosisRecord.team_id != team_id)
+    ).one()
+    return int(teams_count or 0), int(runs or 0)
