@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.services.teams import TEAM_NAME_PATTERN
 from app.store.models import DiagnosisRecord, FailureKind
 from app.store.repositories.log_text import LineMatch
+from app.store.repositories.stats import StatsGrouping
 
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"  # NUL and friends: no text column stores them
 Stage = Literal["load", "early", "mid_run", "checkpoint", "unknown"]
@@ -201,7 +202,7 @@ class StatsGroup(BaseModel):
 
 
 class StatsOut(BaseModel):
-    group_by: Literal["category", "stage", "team", "day"]
+    group_by: StatsGrouping
     total: int
     groups: list[StatsGroup]
 

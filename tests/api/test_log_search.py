@@ -70,3 +70,13 @@ def test_project_cluster_and_user_are_shown_and_filter(api_client: TestClient) -
         assert "llm-sft · east-a100 · ana" in page and "vision · west · bo" not in page
     detail = api_client.get(f"/diagnoses/{tagged['id']}").text
     assert '<a href="/?cluster=east-a100">east-a100</a>' in detail
+
+
+def test_stats_group_by_project_cluster_and_user(api_client: TestClient) -> None:
+    api_client.post(URL, content=oom_log(job="s1"), params={"project": "llm", "cluster": "east"})
+    api_client.post(URL, content=oom_log(job="s2"), params={"project": "llm", "cluster": "west"})
+    api_client.post(URL, content=oom_log(job="s3"))
+    stats = api_client.get("/api/v1/stats", params={"group_by": "project"}).json()
+    assert {group["key"]: group["count"] for group in stats["groups"]} == {"llm": 2, "(none)": 1}
+    clusters = api_client.get("/api/v1/stats", params={"group_by": "cluster"}).json()
+    assert {group["key"] for group in clusters["groups"]} == {"east", "west", "(none)"}

@@ -1,4 +1,4 @@
-"""Counts of diagnoses for dashboards, grouped by category, stage, team or day."""
+"""Counts of diagnoses for dashboards, grouped by category, stage, team, day, project, cluster or user."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from sqlalchemy.orm import Session
 from app.store.models import DiagnosisRecord, Team
 from app.store.repositories.diagnoses import DiagnosisFilters, filter_conditions
 
-StatsGrouping = Literal["category", "stage", "team", "day"]
+StatsGrouping = Literal["category", "stage", "team", "day", "project", "cluster", "user"]
 
 _GROUP_KEYS: dict[str, Any] = {
     "category": DiagnosisRecord.category,
     "stage": DiagnosisRecord.stage,
     "team": Team.name,
     "day": func.date(DiagnosisRecord.received_at),
+    "project": func.coalesce(DiagnosisRecord.project, "(none)"),
+    "cluster": func.coalesce(DiagnosisRecord.cluster, "(none)"),
+    "user": func.coalesce(DiagnosisRecord.user, "(none)"),
 }
 
 
