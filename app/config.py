@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     client_dir: Path = Field(
         default_factory=lambda: platformdirs.user_data_path("trainwreck"),
         description="Where `trainwreck run` keeps the (redacted) logs of failed runs and `submit` its spool: per user.",
+        json_schema_extra={"shown_default": "the user's data folder (`~/.local/share/trainwreck` on Linux)"},
     )
     run_logs_keep: int = Field(default=50, ge=0, description="Run logs `trainwreck run` keeps; the oldest go first.")
     run_logs_max_bytes: int = Field(
@@ -168,7 +169,8 @@ def settings_reference() -> str:
     rows = ["| variable | default | what it does |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
-        shown = "unset" if default is None else f"`{default}`"
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        shown = str(extra.get("shown_default") or ("unset" if default is None else f"`{default}`"))
         variable = field.validation_alias if isinstance(field.validation_alias, str) else f"TRAINWRECK_{name.upper()}"
         rows.append(f"| `{variable}` | {shown} | {field.description} |")
     intro = "# Settings\n\nEnvironment variables (or lines of `.env`), read only by `app/config.py`.\n\n"
