@@ -13,10 +13,13 @@ from slack_sdk.models.blocks import (
     ContextBlock,
     HeaderBlock,
     MarkdownTextObject,
+    Option,
     SectionBlock,
+    StaticSelectElement,
 )
 
 from app.diagnosis.model import Diagnosis, Remedy
+from app.diagnosis.taxonomy import categories
 from app.formatting import format_value
 
 HEADER_LIMIT = 150
@@ -37,12 +40,18 @@ class SlackMessage:
         return {"text": self.text, "blocks": self.blocks}
 
 
+FEEDBACK_RIGHT = "feedback_right"
+FEEDBACK_WRONG = "feedback_wrong"
+
+
 def diagnosis_message(
-    diagnosis: Diagnosis, *, url: str, max_remedies: int = 3, about: Sequence[str] = ()
+    diagnosis: Diagnosis, *, url: str, max_remedies: int = 3, about: Sequence[str] = (),
+    feedback_for: int | None = None,
 ) -> SlackMessage:
     """A diagnosis as a Block Kit message: title, category, stage and step, top remedies, a link.
 
-    `about` are short mrkdwn facts of the submission (team, job) shown under the link.
+    `about` are short mrkdwn facts of the submission (team, job) shown under the link; with `feedback_for`
+    (the stored diagnosis's id), "Right" and "Wrong: it was ..." controls (POST /slack/interactions).
     """
     blocks: list[Block] = [
         HeaderBlock(text=_truncate(diagnosis.title or "Diagnosis", HEADER_LIMIT)),
@@ -58,7 +67,14 @@ def diagnosis_message(
         first = diagnosis.evidence[0]
         snippet = _truncate(first.text, EVIDENCE_LIMIT).replace("```", "`\u200b``")
         blocks.append(SectionBlock(text=_mrkdwn(f"*Line {first.line}*\n```{escape(snippet)}```")))
-    blocks.append(ActionsBlock(elements=[ButtonElement(text="Open diagnosis", url=url, action_id="open_diagnosis")]))
+    actions: list[Any] = [ButtonElement(text="Open diagnosis", url=url, action_id="open_diagnosis")]
+    if feedback_for is not None:
+        actions.append(ButtonElement(text="Right", action_id=FEEDBACK_RIGHT, value=str(feedback_for), style="primary"))
+        actions.append(StaticSelectElement(
+            placeholder="Wrong: it was…", action_id=FEEDBACK_WRONG,
+            options=[Option(text=name, value=f"{feedback_for}:{name}") for name in categories() if name != "unknown"],
+        ))
+    blocks.append(ActionsBlock(elements=actions))
     blocks.append(ContextBlock(elements=[_mrkdwn(" · ".join([f"<{url}|{escape(url)}>", *about]))]))
     fallback = f"{diagnosis.title} ({diagnosis.category}, {_where(diagnosis)}): {url}"
     return SlackMessage(text=fallback, blocks=_dicts(blocks))

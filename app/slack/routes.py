@@ -1,4 +1,5 @@
-"""The Slack app's HTTP routes: the Events API and the `/trainwreck` slash command, both signed."""
+"""The Slack app's HTTP routes: the Events API, the `/trainwreck` slash command and the reply's buttons, all
+signed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api.schemas import ErrorOut
-from app.errors import InvalidRequestError, LogTooLargeError
+from app.errors import InvalidRequestError, LogTooLargeError, TrainwreckError
 from app.slack.service import SlackService
 from app.slack.verify import MAX_SLACK_BODY_BYTES, check_slack_headers, verify_slack_request
 
@@ -74,6 +75,18 @@ async def slack_commands(body: VerifiedBody, slack: SlackServiceDep) -> Response
         workspace=form.get("team_id"),
     )
     return JSONResponse({"response_type": "ephemeral", **message.to_dict()})
+
+
+@router.post("/slack/interactions", responses=ERRORS)
+async def slack_interactions(body: VerifiedBody, slack: SlackServiceDep) -> Response:
+    """The buttons of a reply ("Right", "Wrong: it was ..."): stored as feedback by who pressed them."""
+    payload = _json_object(_form(body).get("payload", "").encode())
+    if payload.get("type") == "block_actions":
+        try:
+            await run_in_threadpool(slack.record_feedback, payload)
+        except TrainwreckError as error:  # another team's diagnosis, a bad value: nothing stored
+            return JSONResponse({"response_type": "ephemeral", "replace_original": False, "text": error.message})
+    return Response(status_code=200)
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

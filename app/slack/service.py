@@ -17,9 +17,10 @@ from app.api.schemas import diagnosis_url
 from app.config import Settings
 from app.diagnosis.engine import Diagnoser
 from app.errors import LogTooLargeError, TrainwreckError
+from app.services.feedback import record_feedback
 from app.services.ingest import IngestMeta, ingest_and_commit
 from app.services.listeners import IngestListeners
-from app.slack.blocks import SlackMessage, diagnosis_message, notice_message
+from app.slack.blocks import FEEDBACK_RIGHT, FEEDBACK_WRONG, SlackMessage, diagnosis_message, notice_message
 from app.slack.client import SlackApiError, SlackClient, SlackIdentity
 from app.slack.commands import answer_command
 from app.slack.events import SlackPost, post_from_event
@@ -68,6 +69,32 @@ class SlackService:
         """The trainwreck team of a channel: mapped by channel id, else by workspace id, else the default."""
         teams = self._settings.slack_channel_teams
         return teams.get(channel) or teams.get(workspace or "") or self._settings.slack_default_team
+
+    def record_feedback(self, payload: dict[str, Any]) -> int:
+        """The "Right" / "Wrong: it was ..." controls of a reply: stored as the Slack user's feedback, within the
+        channel's team; how many were recorded."""
+        user, channel, workspace = (_mapping(payload.get(key)) for key in ("user", "channel", "team"))
+        author = str(user.get("username") or user.get("name") or user.get("id") or "someone on Slack")
+        team = self.team_for(str(channel.get("id") or ""), str(workspace.get("id") or "") or None)
+        recorded = 0
+        for action in payload.get("actions") or []:
+            if not isinstance(action, dict):
+                continue
+            if action.get("action_id") == FEEDBACK_RIGHT:
+                diagnosis, verdict, category = str(action.get("value") or ""), "right", None
+            elif action.get("action_id") == FEEDBACK_WRONG:
+                selected = _mapping(action.get("selected_option"))
+                diagnosis, _, category = str(selected.get("value") or "").partition(":")
+                verdict = "wrong"
+            else:
+                continue
+            if not diagnosis.isdigit():
+                continue
+            with self._sessions.begin() as session:
+                record_feedback(session, diagnosis_id=int(diagnosis), visible_team=team, verdict=verdict,
+                                category=category, parameter=None, author=author, source="slack")
+            recorded += 1
+        return recorded
 
     def answer_command(self, text: str, *, command: str, channel: str, workspace: str | None) -> SlackMessage:
         """The answer to a slash command typed in a channel, from that channel's team's diagnoses."""
@@ -183,7 +210,8 @@ class SlackService:
             )
             return
         url = diagnosis_url(self._settings.public_url, result.diagnosis_id)
-        self._reply(post, diagnosis_message(result.diagnosis, url=url), thread_ts=thread_ts)
+        message = diagnosis_message(result.diagnosis, url=url, feedback_for=result.diagnosis_id)
+        self._reply(post, message, thread_ts=thread_ts)
 
     def _reply(self, post: SlackPost, message: SlackMessage, *, thread_ts: str | None) -> None:
         """Answer in the post's thread; without a thread to answer in, stay quiet rather than post to the channel."""
@@ -212,6 +240,10 @@ class SlackService:
                 except SlackApiError as error:
                     log.warning("Slack auth.test failed: %s", error)
             return self._identity
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _no_progress(_bytes_read: int) -> None:
