@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ from app.diagnosis.taxonomy import categories, stages
 from app.errors import AuthenticationError, NotFoundError, TrainwreckError
 from app.services.auth import TOKEN_COOKIE, auth_required, resolve_scope
 from app.services.feedback import record_feedback
+from app.services.signature_skeleton import signature_skeleton
 from app.store.log_blobs import iter_log
 from app.store.repositories.diagnoses import DiagnosisFilters, get_diagnosis, list_failure_groups
 from app.store.repositories.feedback import feedback_for, precision_by_signature
@@ -31,6 +33,8 @@ from app.store.repositories.page_views import (
     other_teams_with_kind,
     tally_by_day_category_and_stage,
     top_failure_kinds,
+    unknown_cluster_lines,
+    unknown_clusters,
 )
 from app.store.repositories.teams import list_team_names
 from app.store.session import SessionDep
@@ -259,7 +263,20 @@ def dashboard_page(request: Request, session: SessionDep, viewer: ViewerDep) -> 
         view=view,
         top_kinds=top_failure_kinds(session, store_filters, limit=TOP_KINDS),
         precision=precision_by_signature(session, store_filters),
+        unknown=unknown_clusters(session, store_filters, limit=TOP_KINDS),
     )
+
+
+@router.get("/unknown/{fingerprint}.yaml")
+def unknown_signature_skeleton(fingerprint: str, session: SessionDep, viewer: ViewerDep) -> Response:
+    """A signature file to start from for one unknown failure kind, its stored root lines as samples."""
+    if not re.fullmatch(r"[0-9a-f]{1,64}", fingerprint):
+        raise NotFoundError("there is no such failure kind")
+    lines = unknown_cluster_lines(session, DiagnosisFilters(visible_team=viewer.team), fingerprint=fingerprint)
+    if not lines:
+        raise NotFoundError("there is no unknown failure kind with that fingerprint")
+    return Response(signature_skeleton(fingerprint, lines), media_type="application/yaml",
+                    headers={"Content-Disposition": f'attachment; filename="new-failure-{fingerprint[:8]}.yaml"'})
 
 
 _CHECK_MACHINE_FIELDS = (("gpu", "GPU", str), ("gpus", "GPUs per node", int),

@@ -221,3 +221,23 @@ def test_the_same_signature_in_another_framework_is_another_kind():
         "nccl_timeout", "nccl-timeout", line, framework="torchrun")
     assert fingerprint("nccl_timeout", "nccl-timeout", line, framework="torchrun") == fingerprint(
         "nccl_timeout", "nccl-timeout", line.replace("12", "9041"), framework="torchrun")
+
+
+def test_unknown_failures_are_clustered_with_a_signature_skeleton_that_loads(client: TestClient, upload, tmp_path):
+    from app.diagnosis.signatures import load_signature_set
+
+    for number in (17, 4242):
+        upload(f"step 1\nFrobnicatorError: the flux capacitor {number} at /srv/jobs/run-{number}/x.bin jammed\n"
+               .encode(), team="vision", job_id=f"u{number}")
+    dashboard = client.get("/dashboard").text
+    assert "Failures no signature knows" in dashboard
+    row = dashboard.split('class="unknown-clusters"')[1].split("</tr>")[1]
+    assert '>2</a>' in row and "skeleton (YAML)" in row
+    link = row.split('href="/unknown/')[1].split('"')[0]
+    skeleton = client.get(f"/unknown/{link}")
+    assert skeleton.status_code == 200 and skeleton.headers["content-type"].startswith("application/yaml")
+    identifier = skeleton.text.split("\nid: ")[1].split("\n")[0]
+    (tmp_path / f"{identifier}.yaml").write_text(skeleton.text)
+    loaded = load_signature_set([tmp_path])  # its pattern matches its samples, or loading fails
+    assert identifier in {signature.spec.id for signature in loaded.signatures}
+    assert client.get("/unknown/not-hex.yaml").status_code == 404

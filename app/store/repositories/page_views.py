@@ -162,3 +162,53 @@ def other_teams_with_kind(session: Session, *, fingerprint: str, team_id: int) -
         .where(DiagnosisRecord.fingerprint == fingerprint, DiagnosisRecord.team_id != team_id)
     ).one()
     return int(teams_count or 0), int(runs or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownCluster:
+    """Diagnoses no signature named, grouped by the masked template of their last error line."""
+
+    fingerprint: str
+    count: int
+    teams: int
+    first_seen: datetime
+    last_seen: datetime
+    latest_id: int
+    title: str
+
+
+def unknown_clusters(session: Session, filters: DiagnosisFilters, *, limit: int) -> list[UnknownCluster]:
+    """The unknown failure kinds among the matching diagnoses, the most frequent first."""
+    latest_id = func.max(DiagnosisRecord.id).label("latest_id")
+    count = func.count().label("runs")
+    rows = session.execute(
+        select(DiagnosisRecord.fingerprint, count, func.count(func.distinct(DiagnosisRecord.team_id)).label("teams"),
+               func.min(DiagnosisRecord.received_at).label("first_seen"),
+               func.max(DiagnosisRecord.received_at).label("last_seen"), latest_id)
+        .where(*filter_conditions(filters), DiagnosisRecord.category == "unknown")
+        .group_by(DiagnosisRecord.fingerprint)
+        .order_by(count.desc(), latest_id.desc())
+        .limit(limit)
+    ).all()
+    latest_ids = [row.latest_id for row in rows]
+    titles: dict[int, str] = {
+        row.id: row.title
+        for row in session.execute(
+            select(DiagnosisRecord.id, DiagnosisRecord.title).where(DiagnosisRecord.id.in_(latest_ids))
+        )
+    }
+    return [UnknownCluster(row.fingerprint, int(row.runs), int(row.teams), row.first_seen, row.last_seen,
+                           row.latest_id, titles.get(row.latest_id, "")) for row in rows]
+
+
+def unknown_cluster_lines(
+    session: Session, filters: DiagnosisFilters, *, fingerprint: str, limit: int = 5
+) -> list[str]:
+    """The root lines of an unknown failure kind's newest diagnoses (their first evidence line)."""
+    results = session.scalars(
+        select(DiagnosisRecord.result)
+        .where(*filter_conditions(filters), DiagnosisRecord.fingerprint == fingerprint,
+               DiagnosisRecord.category == "unknown")
+        .order_by(DiagnosisRecord.id.desc()).limit(limit)
+    )
+    return [str(result["evidence"][0]["text"]) for result in results if result.get("evidence")]
