@@ -88,7 +88,6 @@ class Checker:
         machine = machine.completed(self.gpu_table)
         plan = plan_run(command, frameworks=self.framework_set, machine=machine, read_config=read_config)
         findings: list[Finding] = []
-        changes: dict[str, Any] = {}
         current = plan
         for _round in range(_FIX_ROUNDS):  # a fix can expose the next problem (bf16 → fp16 at a bf16 rate)
             evaluator = Evaluator(current.variables, current.given)
@@ -97,18 +96,12 @@ class Checker:
                    if rule.id not in seen and (found := self._apply(rule, current, evaluator))]
             if not new:
                 break
-            findings += sorted(new, key=lambda finding: SEVERITIES.index(finding.severity))
-            for finding in new:
-                for name, value in finding.suggested.items():
-                    changes.setdefault(name, REMOVE if value is None else value)
-            edited = edit_command(command.text, changes, launcher_flags=self._launcher_flags(plan))
+            findings += new
+            edited = edit_command(command.text, _fixes(findings), launcher_flags=self._launcher_flags(plan))
             current = plan_run(read_command(edited), frameworks=self.framework_set,
                                machine=machine, read_config=read_config)
         findings.sort(key=lambda finding: SEVERITIES.index(finding.severity))  # errors first, whichever round
-        changes = {}
-        for finding in findings:  # where two findings set one setting, the graver one's value holds
-            for name, value in finding.suggested.items():
-                changes.setdefault(name, REMOVE if value is None else value)
+        changes = _fixes(findings)
         corrected = edit_command(command.text, changes, launcher_flags=self._launcher_flags(plan)) if changes else None
         suspects = {name for finding in findings for name in self._rule(finding.rule).spec.parameters}
         verification = verification_command(corrected or command.text, frameworks=self.framework_set, keep=suspects)
@@ -166,6 +159,15 @@ class Checker:
             suggested=suggested,
             prevents=list(spec.prevents),
         )
+
+
+def _fixes(findings: list[Finding]) -> dict[str, Any]:
+    """Every finding's suggested values as command edits; where two set one setting, the graver one's holds."""
+    changes: dict[str, Any] = {}
+    for finding in sorted(findings, key=lambda finding: SEVERITIES.index(finding.severity)):
+        for name, value in finding.suggested.items():
+            changes.setdefault(name, REMOVE if value is None else value)
+    return changes
 
 
 def launch_line(text: str) -> str:

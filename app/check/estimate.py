@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 _GIB = 1 << 30
@@ -123,15 +123,11 @@ def fitting_batch(shape: ModelShape, layout: TrainingLayout, card_gib: float) ->
     for checkpointing in sorted({layout.checkpointing, True}):
         batch = layout.per_device_batch
         while batch >= 1:
-            trial = TrainingLayout(**{**_fields(layout), "per_device_batch": batch, "checkpointing": checkpointing})
+            trial = replace(layout, per_device_batch=batch, checkpointing=checkpointing)
             if gpu_memory(shape, trial).total <= usable:
                 return batch, checkpointing
             batch = batch // 2 if batch > 1 else 0
     return None
-
-
-def _fields(layout: TrainingLayout) -> dict[str, Any]:
-    return {name: getattr(layout, name) for name in TrainingLayout.__dataclass_fields__}
 
 
 def checkpoint_gib(shape: ModelShape, *, lora: bool, with_optimizer: bool) -> float:

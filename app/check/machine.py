@@ -78,17 +78,15 @@ def parse_meminfo(text: str) -> float | None:
 def _nvidia_smi() -> dict[str, Any]:
     if shutil.which("nvidia-smi") is None:
         return {}
-    try:
-        done = subprocess.run(NVIDIA_SMI_QUERY, capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
-    if done.returncode != 0:  # an old driver without compute_cap: ask again without it
-        query = [NVIDIA_SMI_QUERY[0], "--query-gpu=name,memory.total", NVIDIA_SMI_QUERY[2]]
+    # an old driver without compute_cap refuses the query: ask again without it
+    for query in (NVIDIA_SMI_QUERY, [NVIDIA_SMI_QUERY[0], "--query-gpu=name,memory.total", NVIDIA_SMI_QUERY[2]]):
         try:
             done = subprocess.run(query, capture_output=True, text=True, timeout=10, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return {}
-    return parse_nvidia_smi(done.stdout) if done.returncode == 0 else {}
+        if done.returncode == 0:
+            return parse_nvidia_smi(done.stdout)
+    return {}
 
 
 def _existing_parent(path: Path) -> Path:

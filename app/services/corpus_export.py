@@ -7,22 +7,20 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import TrainwreckError
 from app.store.log_blobs import iter_log
 from app.store.models import DiagnosisRecord, Feedback, Team
+from app.store.repositories.feedback import latest_feedback
 
 
 def export_corpus(session: Session, *, team: str, since: datetime | None, out: Path) -> int:
     """Write every diagnosis of the team with feedback (its latest word) as `<id>.log` and a label; the count."""
     if out.exists() and any(out.iterdir()):
         raise TrainwreckError(f"{out} is not empty: give a new folder for the corpus")
-    latest = (
-        select(Feedback.diagnosis_id, func.max(Feedback.id).label("feedback_id")).group_by(Feedback.diagnosis_id)
-        .subquery()
-    )
+    latest = latest_feedback()
     statement = (
         select(DiagnosisRecord, Feedback)
         .join(Team)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Subquery
 
 from app.store.models import DiagnosisRecord, Feedback
 from app.store.repositories.diagnoses import DiagnosisFilters, filter_conditions
@@ -43,14 +44,19 @@ class SignaturePrecision:
         return self.right / (self.right + self.wrong) if self.right + self.wrong else 0.0
 
 
-def precision_by_signature(session: Session, filters: DiagnosisFilters) -> list[SignaturePrecision]:
-    """Per signature, the diagnoses people called right and wrong (each diagnosis counted by its latest word),
-    the most corrected first."""
-    latest = (
+def latest_feedback() -> Subquery:
+    """Each diagnosis's latest feedback id (`diagnosis_id`, `feedback_id`): a person's last word counts."""
+    return (
         select(Feedback.diagnosis_id, func.max(Feedback.id).label("feedback_id"))
         .group_by(Feedback.diagnosis_id)
         .subquery()
     )
+
+
+def precision_by_signature(session: Session, filters: DiagnosisFilters) -> list[SignaturePrecision]:
+    """Per signature, the diagnoses people called right and wrong (each diagnosis counted by its latest word),
+    the most corrected first."""
+    latest = latest_feedback()
     right = func.sum(case((Feedback.verdict == "right", 1), else_=0))
     wrong = func.sum(case((Feedback.verdict == "wrong", 1), else_=0))
     rows = session.execute(

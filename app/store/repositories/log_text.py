@@ -92,12 +92,6 @@ def insert_blocks(session: Session, diagnosis_id: int, blocks: Iterable[tuple[in
         session.execute(insert(LogText), rows)
 
 
-def delete_blocks(session: Session, diagnosis_id: int) -> None:
-    """Forget a log's searchable lines (before they are written again)."""
-    for row in session.scalars(select(LogText).where(LogText.diagnosis_id == diagnosis_id)):
-        session.delete(row)
-
-
 def first_matches(session: Session, text: str, diagnosis_ids: Collection[int]) -> dict[int, LineMatch]:
     """For each diagnosis, the first stored line holding every word of the search."""
     words = search_words(text)
