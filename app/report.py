@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from app.check.checker import CheckReport
 from app.diagnosis.model import Diagnosis
 from app.diagnosis.taxonomy import stage_wording
 from app.formatting import format_value
+
+if TYPE_CHECKING:  # a diagnosis report needs no checker
+    from app.check.checker import CheckReport
 
 _WIDTH = 100  # at most; a narrower terminal wraps narrower
 

@@ -184,7 +184,10 @@ def launch_line(text: str) -> str:
     return line
 
 
-def load_checker(rule_dirs: Sequence[Path] = (), framework_dirs: Sequence[Path] = ()) -> Checker:
+def load_checker(
+    rule_dirs: Sequence[Path] = (), framework_dirs: Sequence[Path] = (), *, cache_dir: Path | None = None
+) -> Checker:
     """The built-in rules and frameworks, and a team's folders."""
-    return Checker(rule_set=load_rule_set(rule_dirs), framework_set=load_framework_set(framework_dirs),
+    return Checker(rule_set=load_rule_set(rule_dirs, cache_dir=cache_dir),
+                   framework_set=load_framework_set(framework_dirs, cache_dir=cache_dir),
                    gpu_table=load_gpu_table())

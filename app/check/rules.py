@@ -187,8 +187,10 @@ def _load_file(path: Path) -> Rule:
     return Rule(spec=spec, path=path)
 
 
-def load_rule_set(extra_dirs: Sequence[Path] = (), *, builtin_dir: Path | None = BUILTIN_RULE_DIR) -> RuleSet:
+def load_rule_set(
+    extra_dirs: Sequence[Path] = (), *, builtin_dir: Path | None = BUILTIN_RULE_DIR, cache_dir: Path | None = None
+) -> RuleSet:
     """The built-in rules and a team's folders; ids unique across all."""
     directories = ([builtin_dir] if builtin_dir is not None else []) + list(extra_dirs)
-    loaded, version = load_folders(directories, _load_file, kind="rule")
+    loaded, version = load_folders(directories, _load_file, kind="rule", cache_dir=cache_dir)
     return RuleSet(rules=tuple(loaded), version=version)

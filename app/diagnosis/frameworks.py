@@ -14,7 +14,7 @@ from typing import Any, Literal
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.diagnosis.knowledge import load_folders, read_spec
+from app.diagnosis.knowledge import compiled_pattern, load_folders, read_spec
 from app.diagnosis.settings import SETTING_NAMES
 from app.errors import SignatureError
 from app.resources import bundled
@@ -157,12 +157,16 @@ class CompiledStepFormat:
 @dataclass(frozen=True, slots=True)
 class Framework:
     spec: FrameworkSpec
-    recognise: tuple[regex.Pattern[bytes], ...]
     path: Path
 
     @property
     def id(self) -> str:
         return self.spec.id
+
+    @property
+    def recognise(self) -> tuple[regex.Pattern[bytes], ...]:
+        """The lines that show this framework ran, compiled on first use."""
+        return tuple(compiled_pattern(pattern.encode("utf-8")) for pattern in self.spec.recognise)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,16 +255,16 @@ def _load_file(path: Path) -> Framework:
     spec = read_spec(path, FrameworkSpec, kind="framework")
     if spec.id != path.stem:
         raise SignatureError(f"{path}: field 'id': {spec.id!r} must equal the file name {path.stem!r}")
-    recognise = tuple(regex.compile(pattern.encode("utf-8")) for pattern in spec.recognise)
-    return Framework(spec=spec, recognise=recognise, path=path)
+    return Framework(spec=spec, path=path)
 
 
 def load_framework_set(
-    extra_dirs: Sequence[Path] = (), *, builtin_dir: Path | None = BUILTIN_FRAMEWORK_DIR
+    extra_dirs: Sequence[Path] = (), *, builtin_dir: Path | None = BUILTIN_FRAMEWORK_DIR,
+    cache_dir: Path | None = None,
 ) -> FrameworkSet:
     """Load the built-in framework files and any extra folders; ids must be unique across all."""
     directories = ([builtin_dir] if builtin_dir is not None else []) + list(extra_dirs)
-    loaded, version = load_folders(directories, _load_file, kind="framework")
+    loaded, version = load_folders(directories, _load_file, kind="framework", cache_dir=cache_dir)
     frameworks = tuple(sorted(loaded, key=lambda framework: -framework.spec.precedence))
     step_formats = tuple(
         CompiledStepFormat(

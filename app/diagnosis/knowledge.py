@@ -1,16 +1,31 @@
-"""Reading a knowledge file (a signature, a framework, a redaction form): YAML, validated, one clear error."""
+"""Reading a knowledge file (a signature, a framework, a redaction form): YAML, validated, one clear error.
+
+A folder set, once validated, is kept in the cache folder as a pickle keyed by the files' contents and this
+code, so a fresh process reads it back in milliseconds instead of parsing, validating and compiling
+hundreds of patterns again. Patterns of the loaded items are compiled on first use (`compiled_pattern`), so
+reading the cache compiles nothing. The cache folder is the user's own, like the Hyperscan one.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
+import pickle
+import sys
+import tempfile
 from collections.abc import Callable, Sequence
+from functools import cache
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
+import regex
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.errors import SignatureError, one_line
+
+logger = logging.getLogger(__name__)
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SpecT = TypeVar("SpecT", bound=BaseModel)
@@ -22,6 +37,7 @@ class _HasId(Protocol):
 
 
 ItemT = TypeVar("ItemT", bound=_HasId)
+CachedT = TypeVar("CachedT")
 
 
 class Samples(BaseModel):
@@ -49,22 +65,99 @@ def read_spec(path: Path, schema: type[SpecT], *, kind: str) -> SpecT:
         raise SignatureError(f"{path}: field '{location}': {one_line(first['msg'])}") from None
 
 
+@cache
+def compiled_pattern(source: bytes, flags: int = 0) -> regex.Pattern[bytes]:
+    """A knowledge pattern compiled once per process, when something first needs it."""
+    return regex.compile(source, flags)
+
+
 def load_folders(
-    directories: Sequence[Path], load: Callable[[Path], ItemT], *, kind: str
+    directories: Sequence[Path], load: Callable[[Path], ItemT], *, kind: str, cache_dir: Path | None = None
 ) -> tuple[list[ItemT], str]:
     """Every `*.yaml` of the folders, loaded in order, ids unique across all; and a version of the whole set
-    that changes when any file does."""
-    loaded: list[ItemT] = []
-    seen: dict[str, Path] = {}
+    that changes when any file does. With a cache folder, a set validated before is read back from it."""
+    files: list[tuple[Path, bytes]] = []
     digest = hashlib.sha256()
     for directory in directories:
         if not directory.is_dir():
             raise SignatureError(f"{directory}: {kind} folder does not exist")
         for path in sorted(directory.glob("*.yaml")):
-            item = load(path)
-            if item.id in seen:
-                raise SignatureError(f"{path}: field 'id': {item.id!r} is already defined in {seen[item.id]}")
-            seen[item.id] = path
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
-            loaded.append(item)
-    return loaded, digest.hexdigest()[:12]
+            content = path.read_bytes()
+            digest.update(path.name.encode() + b"\0" + content)
+            files.append((path, content))
+    version = digest.hexdigest()[:12]
+    cached = _cache_path(cache_dir, kind, digest, files)
+    if cached is not None and (items := _read_cache(cached)) is not None:
+        return cast("list[ItemT]", items), version  # written by this code for these very files
+    loaded: list[ItemT] = []
+    seen: dict[str, Path] = {}
+    for path, _ in files:
+        item = load(path)
+        if item.id in seen:
+            raise SignatureError(f"{path}: field 'id': {item.id!r} is already defined in {seen[item.id]}")
+        seen[item.id] = path
+        loaded.append(item)
+    if cached is not None:
+        _write_cache(cached, loaded)
+    return loaded, version
+
+
+@cache
+def _code_version() -> str:
+    """What the pickled items' classes are made of: the knowledge modules' source and the libraries' versions."""
+    digest = hashlib.sha256(sys.version.encode())
+    package = Path(__file__).resolve().parent.parent
+    for module in sorted([*package.glob("diagnosis/*.py"), *package.glob("check/*.py")]):
+        digest.update(module.read_bytes())
+    for name in ("pydantic", "regex"):
+        digest.update(str(getattr(sys.modules[name], "__version__", "")).encode())
+    return digest.hexdigest()
+
+
+def _cache_path(
+    cache_dir: Path | None, kind: str, digest: hashlib._Hash, files: list[tuple[Path, bytes]]
+) -> Path | None:
+    if cache_dir is None:
+        return None
+    key = digest.copy()
+    key.update("\0".join(str(path.resolve()) for path, _ in files).encode() + _code_version().encode())
+    return cache_dir / f"{kind}-{key.hexdigest()[:24]}.pickle"
+
+
+def _read_cache(path: Path) -> list[object] | None:
+    items: object = read_cache_file(path, pickle.loads)
+    return items if isinstance(items, list) else None
+
+
+def _write_cache(path: Path, items: list[ItemT]) -> None:
+    try:
+        data = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError) as error:
+        logger.info("cannot cache knowledge %s: %s", path, error)
+        return
+    write_cache_file(path, data)
+
+
+def read_cache_file(path: Path | None, parse: Callable[[bytes], CachedT]) -> CachedT | None:
+    """What a cache file holds, parsed; None when there is none or it cannot be read."""
+    if path is None:
+        return None
+    try:
+        return parse(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except Exception as error:  # a cache of any kind that does not read back is simply not used
+        logger.info("ignoring unreadable cache %s: %s", path, error)
+        return None
+
+
+def write_cache_file(path: Path, data: bytes) -> None:
+    """Best effort, atomically: a cache that cannot be written is simply not used."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except OSError as error:
+        logger.info("cannot write cache %s: %s", path, error)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ from pathlib import Path
 import hyperscan
 import regex
 
+from app.diagnosis.knowledge import read_cache_file, write_cache_file
 from app.diagnosis.reader import LineBlock
 from app.diagnosis.signatures import CompiledPattern, Signature, SignatureSet
 
@@ -137,13 +136,9 @@ class Matcher:
         digest = hashlib.sha256(repr((expressions, flags, _HYPERSCAN_VERSION)).encode()).hexdigest()[:24]
         cached = cache_dir / f"hyperscan-{digest}.db" if cache_dir is not None else None
         self._entries = [target for _, target in entries]
-        if cached is not None and cached.is_file():
-            try:
-                database = hyperscan.loadb(cached.read_bytes(), hyperscan.HS_MODE_BLOCK)
-                database.scratch = hyperscan.Scratch(database)
-                return database
-            except (OSError, hyperscan.error):
-                logger.info("ignoring unreadable pattern cache %s", cached)
+        database = read_cache_file(cached, lambda data: hyperscan.loadb(data, hyperscan.HS_MODE_BLOCK))
+        if database is not None:
+            return database
         if not expressions:
             return None
         try:
@@ -151,7 +146,7 @@ class Matcher:
         except hyperscan.error:
             return self._compile_screenable(entries)
         if cached is not None:
-            _write_atomically(cached, hyperscan.dumpb(database))
+            write_cache_file(cached, hyperscan.dumpb(database))
         return database
 
     def _compile_screenable(self, entries: list[tuple[bytes, int | str]]) -> hyperscan.Database | None:
@@ -303,15 +298,3 @@ def _shown_after(pattern: CompiledPattern, data: bytes, offset: int) -> bool:
             break
         start = data.rfind(b"\n", floor, start - 1) + 1 or floor
     return pattern.after.search(data, start, end, timeout=PATTERN_TIMEOUT_SECONDS) is not None
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Best effort: a cache that cannot be written is simply not used."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except OSError as error:
-        logger.info("cannot write pattern cache %s: %s", path, error)

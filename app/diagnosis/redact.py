@@ -7,20 +7,29 @@ without secrets costs one fast scan. The set is built on first use, not at impor
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import threading
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import hyperscan
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.diagnosis.knowledge import Samples, read_spec
+from app.diagnosis.knowledge import (
+    Samples,
+    compiled_pattern,
+    load_folders,
+    read_cache_file,
+    read_spec,
+    write_cache_file,
+)
 from app.resources import bundled
 
 BUILTIN_REDACTION_DIR = bundled("redactions")
 PATTERN_TIMEOUT_SECONDS = 1.0
+_HYPERSCAN_VERSION = importlib.metadata.version("hyperscan")
 _SCREEN_FLAGS = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_PREFILTER
 
 
@@ -47,8 +56,16 @@ class RedactionSpec(BaseModel):
 @dataclass(frozen=True, slots=True)
 class RedactionForm:
     spec: RedactionSpec
-    pattern: regex.Pattern[bytes]  # group "keep", when present, is kept in front of the placeholder
     path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.stem
+
+    @property
+    def pattern(self) -> regex.Pattern[bytes]:
+        """Compiled on first use; group "keep", when present, is kept in front of the placeholder."""
+        return compiled_pattern(self.spec.pattern.encode("utf-8"))
 
     def replace(self, match: regex.Match[bytes]) -> bytes:
         kept: bytes = (match.group("keep") if "keep" in self.pattern.groupindex else b"") or b""
@@ -60,12 +77,18 @@ class RedactionForm:
 class Redactor:
     """Every redaction form, in order, with the one Hyperscan database that screens for all of them."""
 
-    def __init__(self, forms: list[RedactionForm]) -> None:
+    def __init__(self, forms: list[RedactionForm], *, cache_dir: Path | None = None) -> None:
         self.forms = forms
         expressions = [regex.sub(r"\(\?P<\w+>", "(?:", form.spec.pattern).encode("utf-8") for form in forms]
-        self._screen = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        self._screen.compile(expressions=expressions, ids=list(range(len(forms))),
-                             flags=[_SCREEN_FLAGS] * len(forms))
+        digest = hashlib.sha256(repr((expressions, _SCREEN_FLAGS, _HYPERSCAN_VERSION)).encode()).hexdigest()[:24]
+        cached = cache_dir / f"redaction-{digest}.db" if cache_dir is not None else None
+        screen = read_cache_file(cached, lambda data: hyperscan.loadb(data, hyperscan.HS_MODE_BLOCK))
+        if screen is None:
+            screen = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            screen.compile(expressions=expressions, ids=list(range(len(forms))), flags=[_SCREEN_FLAGS] * len(forms))
+            if cached is not None:
+                write_cache_file(cached, hyperscan.dumpb(screen))
+        self._screen = screen
         self._scratch = threading.local()  # Hyperscan scratch space is per scan in flight: one per thread
 
     def redact(self, data: bytes) -> bytes:
@@ -99,20 +122,26 @@ class Redactor:
 
 
 def _load_form(path: Path) -> RedactionForm:
-    spec = read_spec(path, RedactionSpec, kind="redaction")
-    return RedactionForm(spec=spec, pattern=regex.compile(spec.pattern.encode("utf-8")), path=path)
+    return RedactionForm(spec=read_spec(path, RedactionSpec, kind="redaction"), path=path)
 
 
-def load_redactor(directory: Path = BUILTIN_REDACTION_DIR) -> Redactor:
+def load_redactor(directory: Path = BUILTIN_REDACTION_DIR, *, cache_dir: Path | None = None) -> Redactor:
     """Load and validate every redaction form of a folder."""
-    forms = [_load_form(path) for path in sorted(directory.glob("*.yaml"))]
-    return Redactor(sorted(forms, key=lambda form: form.spec.order))
+    forms, _ = load_folders([directory], _load_form, kind="redaction", cache_dir=cache_dir)
+    return Redactor(sorted(forms, key=lambda form: form.spec.order), cache_dir=cache_dir)
 
 
-@cache
-def default_redactor() -> Redactor:
-    """The built-in forms, loaded on first use."""
-    return load_redactor()
+_default: list[Redactor] = []  # the process's built-in redactor, once loaded
+_default_lock = threading.Lock()
+
+
+def default_redactor(cache_dir: Path | None = None) -> Redactor:
+    """The built-in forms, loaded on first use (from the cache folder of the first caller that names one:
+    the diagnoser names it as it is built)."""
+    with _default_lock:
+        if not _default:
+            _default.append(load_redactor(cache_dir=cache_dir))
+        return _default[0]
 
 
 def redact_secrets(data: bytes) -> bytes:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.diagnosis.knowledge import Samples, load_folders, read_spec
+from app.diagnosis.knowledge import Samples, compiled_pattern, load_folders, read_spec
 from app.diagnosis.taxonomy import categories, stages
 from app.errors import SignatureError
 from app.resources import bundled
@@ -143,12 +143,20 @@ class SignatureSpec(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class CompiledPattern:
-    """One pattern of a signature, compiled, with the line that must come just before it (if any)."""
+    """One pattern of a signature (validated at load, compiled on first use), with the line that must come
+    just before it (if any)."""
 
     source: str
-    compiled: regex.Pattern[bytes]
-    after: regex.Pattern[bytes] | None = None
+    after_source: str | None = None
     within_lines: int = 0
+
+    @property
+    def compiled(self) -> regex.Pattern[bytes]:
+        return compile_pattern(self.source)
+
+    @property
+    def after(self) -> regex.Pattern[bytes] | None:
+        return compile_pattern(self.after_source) if self.after_source is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +200,8 @@ class SignatureSet:
 
 
 def compile_pattern(pattern: str) -> regex.Pattern[bytes]:
-    """Compile a signature pattern as the matcher uses it: bytes, one line at a time."""
-    return regex.compile(pattern.encode("utf-8"), regex.MULTILINE)
+    """Compile a signature pattern as the matcher uses it: bytes, one line at a time (once per process)."""
+    return compiled_pattern(pattern.encode("utf-8"), regex.MULTILINE)
 
 
 def load_signature_file(path: Path) -> Signature:
@@ -204,21 +212,24 @@ def load_signature_file(path: Path) -> Signature:
     compiled = []
     for index, pattern in enumerate(spec.patterns):
         source = pattern if isinstance(pattern, str) else pattern.pattern
+        after = pattern.after if isinstance(pattern, PatternSpec) else None
         try:
-            after = compile_pattern(pattern.after) if isinstance(pattern, PatternSpec) else None
-            compiled.append(CompiledPattern(source, compile_pattern(source), after,
-                                            pattern.within_lines if isinstance(pattern, PatternSpec) else 0))
+            compile_pattern(source)
+            if after is not None:
+                compile_pattern(after)
         except regex.error as error:
             raise SignatureError(f"{path}: field 'patterns.{index}': invalid regex: {error}") from None
+        compiled.append(CompiledPattern(source, after, pattern.within_lines if isinstance(pattern, PatternSpec) else 0))
     return Signature(spec=spec, compiled=tuple(compiled), path=path)
 
 
 def load_signature_set(
-    extra_dirs: Sequence[Path] = (), *, builtin_dir: Path | None = BUILTIN_SIGNATURE_DIR
+    extra_dirs: Sequence[Path] = (), *, builtin_dir: Path | None = BUILTIN_SIGNATURE_DIR,
+    cache_dir: Path | None = None,
 ) -> SignatureSet:
     """Load the built-in signatures and a team's extra folders; ids must be unique across all."""
     directories = ([builtin_dir] if builtin_dir is not None else []) + list(extra_dirs)
-    loaded, version = load_folders(directories, load_signature_file, kind="signature")
+    loaded, version = load_folders(directories, load_signature_file, kind="signature", cache_dir=cache_dir)
     _check_conditions(loaded)
     return SignatureSet(signatures=tuple(loaded), version=version)
 
