@@ -23,8 +23,9 @@ EXCEPTION_SCREEN = rb"[A-Z]\w*(?:Error|Exception|Interrupt|Failure|Fault)\b"
 class Collector(Protocol):
     """Reads the blocks of one log, one after another."""
 
-    def feed(self, data: bytes, first_line: int, fired: set[str]) -> None:
-        """Take one block of whole lines (ANSI codes removed) and the names of the screens that fired in it."""
+    def feed(self, data: bytes, first_line: int, fired: Mapping[str, int]) -> None:
+        """Take one block of whole lines (ANSI codes removed) and the screens that fired in it, each with where
+        its match ends."""
 
 
 @dataclass(slots=True)
@@ -53,7 +54,7 @@ class MarkerCollector:
             "load_marker": screen_expression(frameworks.line_marker("setup_lines").pattern.decode()),
         }
 
-    def feed(self, data: bytes, first_line: int, fired: set[str]) -> None:
+    def feed(self, data: bytes, first_line: int, fired: Mapping[str, int]) -> None:
         if "save_marker" in fired:
             self._save_blocks = [*self._save_blocks[-(SAVE_BLOCKS_KEPT - 1) :], (data, first_line)]
         if "load_marker" in fired and self._found.first_setup_line is None and (found := self._setup.search(data)):
@@ -73,15 +74,19 @@ class LastException:
 
 
 class ExceptionCollector:
-    """The last line that reads like an exception, and the traceback above it."""
+    """The last line that reads like an exception, and the traceback above it.
+
+    Its screen is located: the search for the exception line starts at the block's last exception word.
+    """
 
     SCREENS: Mapping[str, bytes] = {"exception": EXCEPTION_SCREEN}
+    LOCATED = ("exception",)
 
     def __init__(self) -> None:
         self._last: LastException | None = None
 
-    def feed(self, data: bytes, first_line: int, fired: set[str]) -> None:
-        if "exception" in fired and (found := last_exception_line(data, first_line)):
+    def feed(self, data: bytes, first_line: int, fired: Mapping[str, int]) -> None:
+        if "exception" in fired and (found := last_exception_line(data, first_line, before=fired["exception"])):
             line, text, start = found
             context = data[max(0, start - CONTEXT_BYTES) : start].decode("utf-8", "replace")
             self._last = LastException(line, text.replace("\x00", ""), context)

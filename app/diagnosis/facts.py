@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator, Sequence
+import threading
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import hyperscan
 
 from app.diagnosis.command import read_command
 from app.diagnosis.frameworks import Framework
@@ -47,8 +50,10 @@ _OOM_MEMORY = re.compile(
 _TRIED_ALLOCATE = re.compile(r"Tried to allocate ([\d.]+) ([GMK]iB)")
 # Progress lines (their learning_rate is the schedule's), warnings, and error messages (which quote values).
 _NOT_SETTINGS = re.compile(rb"['\"]loss['\"]|\bloss[=: ]|%\||it/s|Warning|warn\(|Error\b|Exception\b")
+# A traceback's frame line, the source line it quotes, and the carets under it.
+_QUOTED_FRAME = re.compile(rb'^[ \t]*File "[^\n]*(?:\n|\Z)(?:    [^\n]*(?:\n|\Z))?(?:[ \t]*\^[^\n]*(?:\n|\Z))?', re.M)
 _RANK_PREFIX = re.compile(rb"\[(?:rank|default)(\d+)\]")
-_LINE_RANK_PREFIX = re.compile(rb"^\[(?:rank|default)\d+\]:")  # torchrun's per-rank line prefix
+_LINE_RANK_PREFIX = re.compile(rb"^\[(?:rank|default)\d+\]:", re.M)  # torchrun's per-rank line prefix
 
 @dataclass(slots=True)
 class RunFacts:
@@ -124,17 +129,17 @@ class FactCollector:
         self._framework_rank = len(self._frameworks)
         self._max_rank = -1
 
-    def feed(self, data: bytes, first_line: int = 1, fired: set[str] | None = None) -> None:
+    def feed(self, data: bytes, first_line: int = 1, fired: Mapping[str, int] | None = None) -> None:
         """Take one block of whole lines; only the first HEAD_LIMIT bytes are read for arguments."""
         if self._head_seen >= HEAD_LIMIT:
             return
         data = data[: HEAD_LIMIT - self._head_seen]
         self._head_seen += len(data)
         self._read_framework(data)
-        for match in _RANK_PREFIX.finditer(data):
-            self._max_rank = max(self._max_rank, int(match.group(1)))
+        if ranks := set(_RANK_PREFIX.findall(data)):  # every line of a torchrun log carries one: few distinct
+            self._max_rank = max(self._max_rank, *map(int, ranks))
         parameters = self.facts.parameters
-        settings_text = b"\n".join(_settings_lines(data))
+        settings_text = _settings_text(data)
         patterns = (_MULTILINE_ARG, _DOTTED_ARG, _SWIFT_INFO, _DICT_ARG, _JSON_ARG, _INLINE_ARG, _ENV_ASSIGN, _YAML_ARG)
         for pattern in patterns:
             for match in pattern.finditer(settings_text):
@@ -146,14 +151,14 @@ class FactCollector:
                 if parameter_key(key) not in self._spellings:
                     self._spellings[parameter_key(key)] = key
                     parameters[key] = parse_value(redact_text(match.group(2).decode("utf-8", "replace")))
-        if self.facts.command is None and (command := _COMMAND.search(settings_text)):
+        if self.facts.command is None and (command := _COMMAND_SCREEN.search(settings_text)):
             text = redact_text(command.group(1).decode("utf-8", "replace")).strip().strip("`'\"")
             self.facts.command = text
             for name, value in read_command(text).parameters.items():
                 self._set_typed(name, value)
-        if self.facts.world_size is None and (world := _WORLD_SIZE.search(data)):
+        if self.facts.world_size is None and (world := _WORLD_SIZE_SCREEN.search(data)):
             self.facts.world_size = int(next(group for group in world.groups() if group))
-        if self.facts.gpu is None and (gpu := _GPU_NAME.search(settings_text)):
+        if self.facts.gpu is None and (gpu := _GPU_NAME_SCREEN.search(settings_text)):
             self.facts.gpu = gpu.group(1).decode().strip()
 
     def _set_typed(self, name: str, value: Any) -> None:
@@ -189,19 +194,67 @@ def read_error_facts(facts: RunFacts, text: str) -> None:
         facts.tried_to_allocate_gib = _gib(tried.group(1), tried.group(2))
 
 
-def _settings_lines(data: bytes) -> Iterator[bytes]:
-    """Lines that may state settings: not progress lines (their learning_rate is the schedule's), not
-    warnings, and not the source lines a traceback quotes (`dtype=torch.float32` in code is no setting)."""
-    after_frame = False
-    for line in data.split(b"\n"):
-        line = _LINE_RANK_PREFIX.sub(b"", line, count=1)
-        quoted_source = after_frame and line.startswith(b"    ")
-        after_frame = line.lstrip().startswith(b'File "') or (after_frame and line.strip().startswith(b"^"))
-        if quoted_source or after_frame:
-            continue
-        if _NOT_SETTINGS.search(line):
-            continue
-        yield line
+def _settings_text(data: bytes) -> bytes:
+    """The lines that may state settings: not progress lines (their learning_rate is the schedule's), not
+    warnings, and not the source lines a traceback quotes (`dtype=torch.float32` in code is no setting).
+    Each step is one pass over the whole text in C; Hyperscan finds the lines to leave out."""
+    text = _QUOTED_FRAME.sub(b"", _LINE_RANK_PREFIX.sub(b"", data))
+    left_out = _NOT_SETTINGS_SCREEN.matching_lines(text)
+    if not left_out:
+        return text
+    kept, position = [], 0
+    for start, end in left_out:
+        kept.append(text[position:start])
+        position = end
+    kept.append(text[position:])
+    return b"".join(kept)
+
+
+class _LineScreen:
+    """A `re` pattern screened by Hyperscan in prefilter mode (it never misses a line the pattern matches), so
+    that `re` runs only from the lines that may hold a match. Compiled on first use; scratch per thread."""
+
+    def __init__(self, pattern: re.Pattern[bytes], *, every_match: bool = False) -> None:
+        self.pattern = pattern
+        self._flags = hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_PREFILTER
+        self._flags |= 0 if every_match else hyperscan.HS_FLAG_SINGLEMATCH
+        self._lock = threading.Lock()
+        self._database: hyperscan.Database | None = None
+        self._scratch = threading.local()
+
+    def _match_ends(self, text: bytes) -> list[int]:
+        with self._lock:
+            if self._database is None:
+                self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+                self._database.compile(expressions=[self.pattern.pattern], ids=[0], flags=[self._flags])
+        scratch = getattr(self._scratch, "space", None)
+        if scratch is None:
+            scratch = self._scratch.space = hyperscan.Scratch(self._database)
+        ends: list[int] = []
+        self._database.scan(text, match_event_handler=lambda _id, _start, end, _flags, _context: ends.append(end),
+                            scratch=scratch)
+        return ends
+
+    def search(self, text: bytes) -> re.Match[bytes] | None:
+        """The pattern's first match, searched from the line where the screen saw it first, if it did."""
+        ends = self._match_ends(text)
+        return self.pattern.search(text, text.rfind(b"\n", 0, ends[0]) + 1) if ends else None
+
+    def matching_lines(self, text: bytes) -> list[tuple[int, int]]:
+        """(start, end after its newline) of every line where the pattern may match, in order."""
+        lines: list[tuple[int, int]] = []
+        for end in self._match_ends(text):
+            if lines and lines[-1][1] > end:
+                continue  # this line is taken already
+            line_end = text.find(b"\n", end)
+            lines.append((text.rfind(b"\n", 0, end) + 1, len(text) if line_end < 0 else line_end + 1))
+        return lines
+
+
+_NOT_SETTINGS_SCREEN = _LineScreen(_NOT_SETTINGS, every_match=True)
+_COMMAND_SCREEN = _LineScreen(_COMMAND)
+_WORLD_SIZE_SCREEN = _LineScreen(_WORLD_SIZE)
+_GPU_NAME_SCREEN = _LineScreen(_GPU_NAME)
 
 
 def _gib(amount: str, unit: str) -> float:

@@ -10,7 +10,7 @@ import hashlib
 import importlib.metadata
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,7 +61,7 @@ class _Pattern:
 class Screened:
     """What the Hyperscan pass found in one block."""
 
-    screens: set[str]  # the names of the screens that fired
+    screens: dict[str, int]  # each screen that fired -> where its match ends (the last match, for located screens)
     candidates: dict[int, list[int]]  # pattern index -> match end offsets, for regex to confirm
 
 
@@ -89,6 +89,13 @@ def _line_at(data: bytes, start: int, end: int) -> bytes:
     return data[max(segment_start, line_start) : segment_end][:MAX_LINE_TEXT]
 
 
+def _base_flags(target: int | str, located: Collection[str]) -> int:
+    """Signature patterns report every match; screens only their first in a block, unless located."""
+    if isinstance(target, int) or target in located:
+        return SIGNATURE_FLAGS
+    return SCREEN_FLAGS
+
+
 def _compile(expressions: list[bytes], flags: list[int]) -> hyperscan.Database:
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     database.compile(expressions=expressions, ids=list(range(len(expressions))), flags=flags)
@@ -110,8 +117,15 @@ class Matcher:
     """Signature patterns and named screen patterns in one Hyperscan database, plus the `regex` confirmers."""
 
     def __init__(
-        self, signature_set: SignatureSet, *, screen: dict[str, bytes] | None = None, cache_dir: Path | None = None
+        self,
+        signature_set: SignatureSet,
+        *,
+        screen: dict[str, bytes] | None = None,
+        located: Collection[str] = (),
+        cache_dir: Path | None = None,
     ) -> None:
+        """`located` names the screens whose every match is reported (the last one's end is kept); the
+        others stop at their first match in a block."""
         self.signatures = signature_set.signatures
         self._patterns: list[_Pattern] = []
         self._always_confirmed: list[int] = []  # patterns Hyperscan cannot screen even approximately
@@ -122,10 +136,11 @@ class Matcher:
                 self._patterns.append(_Pattern(signature_index, compiled))
         entries.extend((expression, name) for name, expression in (screen or {}).items())
         flags = [
-            (SIGNATURE_FLAGS if isinstance(target, int) else SCREEN_FLAGS)
+            _base_flags(target, located)
             | (hyperscan.HS_FLAG_PREFILTER if _LIKELY_UNSUPPORTED.search(expression.decode()) else 0)
             for expression, target in entries
         ]
+        self._located = frozenset(located)
         self._database = self._load_or_compile(entries, flags, cache_dir)
         self._scratch = threading.local()  # Hyperscan scratch space is per scan in flight: one per thread
 
@@ -153,7 +168,7 @@ class Matcher:
         """Slow path: find, pattern by pattern, how Hyperscan can screen each; the rest are always confirmed."""
         screenable: list[tuple[bytes, int, int | str]] = []
         for expression, target in entries:
-            flag = _screen_flags(expression, SIGNATURE_FLAGS if isinstance(target, int) else SCREEN_FLAGS)
+            flag = _screen_flags(expression, _base_flags(target, self._located))
             if flag is not None:
                 screenable.append((expression, flag, target))
             elif isinstance(target, int):
@@ -166,7 +181,7 @@ class Matcher:
             return None
         return _compile([item[0] for item in screenable], [item[1] for item in screenable])
 
-    def scan(self, block: LineBlock, data: bytes, state: ScanState) -> set[str]:
+    def scan(self, block: LineBlock, data: bytes, state: ScanState) -> dict[str, int]:
         """Record every signature line of one block (ANSI codes removed); return the screen names that fired."""
         screened = self.screen(data)
         self.confirm(block, data, state, screened)
@@ -178,7 +193,7 @@ class Matcher:
         Hyperscan releases the GIL while it scans, so blocks can be screened in worker threads while the
         reasoning over earlier blocks goes on.
         """
-        screened = Screened(screens=set(), candidates={})
+        screened = Screened(screens={}, candidates={})
         if self._database is not None:
             entries = self._entries
             candidates = screened.candidates
@@ -186,7 +201,7 @@ class Matcher:
             def on_match(entry_id: int, start: int, end: int, flags: int, context: object) -> None:
                 target = entries[entry_id]
                 if isinstance(target, str):
-                    screened.screens.add(target)
+                    screened.screens[target] = end
                 elif len(ends := candidates.setdefault(target, [])) < MAX_CANDIDATE_LINES:
                     ends.append(end)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import regex
@@ -50,9 +50,13 @@ MAX_LOSS_POINTS = 2000
 DIVERGENCE_BASELINE_POINTS = 512
 MIN_DIVERGENCE_BASELINE = 4
 ABSURD_LOSS = 1e4  # far above any cross-entropy's start (ln of the vocabulary size: about 12 for 150k tokens)
-LOSS_SAMPLES_PER_BLOCK = 32
+LOSS_SAMPLES_PER_BLOCK = 32  # for the first blocks; a long log's curve is thinned anyway
+LOSS_SAMPLES_PER_LATER_BLOCK = 8
+DENSE_SAMPLED_BLOCKS = 16
 WINDOW = 64 * 1024
 _LOOKBACK = 600
+_LOSS_REACH = 256  # how far past the word `loss` its value may be read
+_SAME_LINE_REACH = 2048  # how far around a loss value its line is read for a step mark
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +144,18 @@ def _read_mark(step_format: CompiledStepFormat, match: regex.Match[bytes]) -> tu
     return int(groups["step"]), int(groups.get("total") or 0)
 
 
+def _last_step_before(formats: Sequence[CompiledStepFormat], data: bytes, start: int, end: int) -> int | None:
+    """The step of the last mark in data[start:end], read segment by segment (lines and `\\r` redraws) from
+    the end: a window of redrawn bars holds many marks, and only the last counts."""
+    while end > start:
+        segment = max(data.rfind(b"\n", start, end - 1), data.rfind(b"\r", start, end - 1)) + 1 or start
+        marks = _training_marks(formats, data, max(segment - 1, start), end)  # with the `\\r` a bar may start with
+        if marks:
+            return marks[-1][1]
+        end = segment - 1 if segment > start else start
+    return None
+
+
 def step_of_line(formats: Sequence[CompiledStepFormat], line: bytes) -> tuple[int, int] | None:
     """(step, total or 0) that a line shows, by the first format that reads it (for samples and callers)."""
     marks = _training_marks(formats, line, 0, len(line))
@@ -169,11 +185,12 @@ class _LossFinder:
             if not found:
                 return None
             offset = min(found)
-            line_start = data.rfind(b"\n", 0, offset) + 1
-            line_end = data.find(b"\n", offset)
-            line_end = len(data) if line_end < 0 else line_end
-            # never before `position`: a value already taken within reach of this word is not taken again
-            match = _LOSS.search(data, max(line_start, offset - 16, position), line_end)
+            # never before `position`: a value already taken within reach of this word is not taken again;
+            # both ends bounded, so a long line costs no more than a short one
+            start = max(offset - 16, position, 0)
+            start = data.rfind(b"\n", start, offset) + 1 or start
+            end = data.find(b"\n", offset, offset + _LOSS_REACH)
+            match = _LOSS.search(data, start, end if end >= 0 else min(len(data), offset + _LOSS_REACH))
             if match is not None:
                 return match
             position = offset + 4
@@ -209,8 +226,10 @@ class ProgressTracker:
         self._finite_losses: list[float] = []  # sorted; the first DIVERGENCE_BASELINE_POINTS values
         self._divergence: LossEvent | None = None
         self._last_step_seen: int | None = None
+        self._loss_blocks = 0
+        self._formats_seen: tuple[CompiledStepFormat, ...] = ()  # the formats this log has shown, tried first
 
-    def feed(self, data: bytes, first_line: int, fired: set[str]) -> None:
+    def feed(self, data: bytes, first_line: int, fired: Mapping[str, int]) -> None:
         """Take one block of whole lines (ANSI codes removed) and the screen's verdict on it."""
         if "progress" in fired:
             self._last_progress_block = (data, first_line)
@@ -237,15 +256,28 @@ class ProgressTracker:
                 return
 
     def _step_before(self, data: bytes, offset: int) -> int | None:
-        """The training step a loss value belongs to: on its own line, or the last bar just before it."""
-        line_start = data.rfind(b"\n", 0, offset) + 1
-        line_end = data.find(b"\n", offset)
-        same_line = data[line_start : line_end if line_end >= 0 else len(data)]
+        """The training step a loss value belongs to: on its own line, or the last bar just before it.
+
+        The formats the log has shown so far are tried first; the others only when those find nothing.
+        """
+        reach = max(0, offset - _SAME_LINE_REACH)
+        line_start = data.rfind(b"\n", reach, offset) + 1 or reach
+        line_end = data.find(b"\n", offset, offset + _SAME_LINE_REACH)
+        same_line = data[line_start : line_end if line_end >= 0 else offset + _SAME_LINE_REACH]
         same_line_marks = _training_marks(self._same_line_formats, same_line, 0, len(same_line), first_only=True)
         if same_line_marks:
             return same_line_marks[0][1]
-        marks = _training_marks(self._formats, data, max(0, offset - _LOOKBACK), offset)
-        return marks[-1][1] if marks else None
+        start = max(0, offset - _LOOKBACK)
+        step = _last_step_before(self._formats_seen, data, start, offset) if self._formats_seen else None
+        if step is None:
+            unseen = [step_format for step_format in self._formats if step_format not in self._formats_seen]
+            step = _last_step_before(unseen, data, start, offset)
+            if step is not None:
+                self._formats_seen = tuple(
+                    step_format for step_format in self._formats
+                    if step_format in self._formats_seen or _training_marks([step_format], data, start, offset)
+                )
+        return step
 
     def _point_at(self, data: bytes, offset: int, value: float) -> LossPoint:
         step = self._step_before(data, offset)
@@ -264,8 +296,10 @@ class ProgressTracker:
         self._loss_points.append((point, line))
 
     def _sample_losses(self, data: bytes, first_line: int, words: list[bytes]) -> None:
-        """Up to LOSS_SAMPLES_PER_BLOCK loss values spread over the block, in order."""
-        stride = max(1, len(data) // LOSS_SAMPLES_PER_BLOCK)
+        """Loss values spread over the block, in order: LOSS_SAMPLES_PER_BLOCK in the first blocks, fewer after."""
+        self._loss_blocks += 1
+        samples = LOSS_SAMPLES_PER_BLOCK if self._loss_blocks <= DENSE_SAMPLED_BLOCKS else LOSS_SAMPLES_PER_LATER_BLOCK
+        stride = max(1, len(data) // samples)
         position = 0
         finder = _LossFinder(data, words)
         while (match := finder.next_at_or_after(position)) is not None:

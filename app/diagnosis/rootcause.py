@@ -79,15 +79,22 @@ def _survived(root: Hit, last_progress_line: int | None) -> bool:
     )
 
 
-def last_exception_line(data: bytes, first_line: int) -> tuple[int, str, int] | None:
+def last_exception_line(data: bytes, first_line: int, *, before: int | None = None) -> tuple[int, str, int] | None:
     """The last line of a block that reads like an exception (`SomeError: message`): its number, its text
     and its offset in the block.
 
-    Searched from the end, line by line where an exception word occurs, rather than over the whole block.
+    Searched from the end (or from the line of `before`, where the screen saw the last exception word), line
+    by line where an exception word occurs, rather than over the whole block.
     """
     end = len(data)
+    if before is not None and (line_end := data.find(b"\n", before)) >= 0:
+        end = line_end
+    last = {word: data.rfind(word, 0, end) for word in _EXCEPTION_WORDS}  # each word's last place before end
     while end > 0:
-        found = max(data.rfind(word, 0, end) for word in _EXCEPTION_WORDS)
+        for word, offset in last.items():
+            if offset >= end:
+                last[word] = data.rfind(word, 0, end)
+        found = max(last.values())
         if found < 0:
             return None
         line_start = data.rfind(b"\n", 0, found) + 1
