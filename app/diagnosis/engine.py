@@ -83,7 +83,8 @@ class Diagnoser:
             **MarkerCollector.screens(self.frameworks),
             **ExceptionCollector.SCREENS,
         }
-        self._matcher = Matcher(signature_set, screen=screen, located=ExceptionCollector.LOCATED, cache_dir=cache_dir)
+        self._matcher = Matcher(signature_set, screen=screen, located=ExceptionCollector.LOCATED,
+                                frequent=ProgressTracker.FREQUENT, cache_dir=cache_dir)
         self._relevant = relevant_parameters(signature_set)
         self._stages = StageClassifier(self.frameworks.frames)
         self._workers = ThreadPoolExecutor(max_workers=screen_workers or min(4, os.cpu_count() or 1),

@@ -89,6 +89,27 @@ def _line_at(data: bytes, start: int, end: int) -> bytes:
     return data[max(segment_start, line_start) : segment_end][:MAX_LINE_TEXT]
 
 
+def _cached_database(expressions: list[bytes], flags: list[int], cache_dir: Path | None) -> hyperscan.Database:
+    """The compiled database, read from the cache folder when it was compiled before (hyperscan.error if
+    it does not compile)."""
+    digest = hashlib.sha256(repr((expressions, flags, _HYPERSCAN_VERSION)).encode()).hexdigest()[:24]
+    cached = cache_dir / f"hyperscan-{digest}.db" if cache_dir is not None else None
+    database = read_cache_file(cached, lambda data: hyperscan.loadb(data, hyperscan.HS_MODE_BLOCK))
+    if database is None:
+        database = _compile(expressions, flags)
+        if cached is not None:
+            write_cache_file(cached, hyperscan.dumpb(database))
+    return database
+
+
+def _screen_database(name: str, expression: bytes, cache_dir: Path | None) -> hyperscan.Database:
+    """A screen in a database of its own: exact where Hyperscan can, approximately (prefilter) otherwise."""
+    flags = _screen_flags(expression, SCREEN_FLAGS)
+    if flags is None:
+        raise ValueError(f"screen pattern {name!r} cannot be compiled by Hyperscan")
+    return _cached_database([expression], [flags], cache_dir)
+
+
 def _base_flags(target: int | str, located: Collection[str]) -> int:
     """Signature patterns report every match; screens only their first in a block, unless located."""
     if isinstance(target, int) or target in located:
@@ -122,10 +143,13 @@ class Matcher:
         *,
         screen: dict[str, bytes] | None = None,
         located: Collection[str] = (),
+        frequent: Collection[str] = (),
         cache_dir: Path | None = None,
     ) -> None:
         """`located` names the screens whose every match is reported (the last one's end is kept); the
-        others stop at their first match in a block."""
+        others stop at their first match in a block. `frequent` names screens that match on most lines of a
+        training log (a loss every step): in the shared database each of their matches would cost, so each
+        is scanned in a database of its own, which stops at its first match."""
         self.signatures = signature_set.signatures
         self._patterns: list[_Pattern] = []
         self._always_confirmed: list[int] = []  # patterns Hyperscan cannot screen even approximately
@@ -134,35 +158,31 @@ class Matcher:
             for compiled in signature.compiled:
                 entries.append((compiled.source.encode("utf-8"), len(self._patterns)))
                 self._patterns.append(_Pattern(signature_index, compiled))
-        entries.extend((expression, name) for name, expression in (screen or {}).items())
-        flags = [
-            _base_flags(target, located)
-            | (hyperscan.HS_FLAG_PREFILTER if _LIKELY_UNSUPPORTED.search(expression.decode()) else 0)
-            for expression, target in entries
-        ]
+        screens = screen or {}
+        entries.extend((expression, name) for name, expression in screens.items() if name not in frequent)
         self._located = frozenset(located)
-        self._database = self._load_or_compile(entries, flags, cache_dir)
+        self._database = self._load_or_compile(entries, [self._flags(entry) for entry in entries], cache_dir)
+        self._frequent = [
+            (name, _screen_database(name, screens[name], cache_dir)) for name in frequent if name in screens
+        ]
         self._scratch = threading.local()  # Hyperscan scratch space is per scan in flight: one per thread
+
+    def _flags(self, entry: tuple[bytes, int | str]) -> int:
+        expression, target = entry
+        return _base_flags(target, self._located) | (
+            hyperscan.HS_FLAG_PREFILTER if _LIKELY_UNSUPPORTED.search(expression.decode()) else 0
+        )
 
     def _load_or_compile(
         self, entries: list[tuple[bytes, int | str]], flags: list[int], cache_dir: Path | None
     ) -> hyperscan.Database | None:
-        expressions = [expression for expression, _ in entries]
-        digest = hashlib.sha256(repr((expressions, flags, _HYPERSCAN_VERSION)).encode()).hexdigest()[:24]
-        cached = cache_dir / f"hyperscan-{digest}.db" if cache_dir is not None else None
         self._entries = [target for _, target in entries]
-        database = read_cache_file(cached, lambda data: hyperscan.loadb(data, hyperscan.HS_MODE_BLOCK))
-        if database is not None:
-            return database
-        if not expressions:
+        if not entries:
             return None
         try:
-            database = _compile(expressions, flags)
+            return _cached_database([expression for expression, _ in entries], flags, cache_dir)
         except hyperscan.error:
             return self._compile_screenable(entries)
-        if cached is not None:
-            write_cache_file(cached, hyperscan.dumpb(database))
-        return database
 
     def _compile_screenable(self, entries: list[tuple[bytes, int | str]]) -> hyperscan.Database | None:
         """Slow path: find, pattern by pattern, how Hyperscan can screen each; the rest are always confirmed."""
@@ -205,7 +225,13 @@ class Matcher:
                 elif len(ends := candidates.setdefault(target, [])) < MAX_CANDIDATE_LINES:
                     ends.append(end)
 
-            self._database.scan(data, match_event_handler=on_match, scratch=self._thread_scratch())
+            self._database.scan(data, match_event_handler=on_match, scratch=self._thread_scratch(self._database))
+        for name, database in self._frequent:
+
+            def on_frequent(entry_id: int, start: int, end: int, flags: int, context: object, name: str = name) -> None:
+                screened.screens[name] = end
+
+            database.scan(data, match_event_handler=on_frequent, scratch=self._thread_scratch(database))
         return screened
 
     def confirm(self, block: LineBlock, data: bytes, state: ScanState, screened: Screened) -> None:
@@ -213,10 +239,13 @@ class Matcher:
         for pattern_id in sorted({*screened.candidates, *self._always_confirmed}):
             self._confirm(pattern_id, block, data, state, screened.candidates.get(pattern_id))
 
-    def _thread_scratch(self) -> hyperscan.Scratch:
-        scratch = getattr(self._scratch, "space", None)
+    def _thread_scratch(self, database: hyperscan.Database) -> hyperscan.Scratch:
+        spaces: dict[int, hyperscan.Scratch] | None = getattr(self._scratch, "spaces", None)
+        if spaces is None:
+            spaces = self._scratch.spaces = {}
+        scratch = spaces.get(id(database))
         if scratch is None:
-            scratch = self._scratch.space = hyperscan.Scratch(self._database)
+            scratch = spaces[id(database)] = hyperscan.Scratch(database)
         return scratch
 
     def _confirm(

@@ -207,6 +207,8 @@ def _windows_backwards(size: int) -> list[tuple[int, int]]:
 class ProgressTracker:
     """Reads progress block by block in one pass; only the last window with progress is read in full."""
 
+    FREQUENT = ("loss", "progress")  # screens that match on most lines of a training log
+
     @staticmethod
     def screens(step_formats: Sequence[CompiledStepFormat]) -> dict[str, bytes]:
         """What the screening pass must find for this tracker: its own patterns, and every step format."""
