@@ -6,12 +6,14 @@ import re
 import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import hyperscan
 
 from app.diagnosis.command import read_command
 from app.diagnosis.frameworks import Framework
+from app.diagnosis.matcher import cached_database
 from app.diagnosis.redact import redact_text
 from app.diagnosis.settings import parameter_key, parse_value
 
@@ -212,7 +214,8 @@ def _settings_text(data: bytes) -> bytes:
 
 class _LineScreen:
     """A `re` pattern screened by Hyperscan in prefilter mode (it never misses a line the pattern matches), so
-    that `re` runs only from the lines that may hold a match. Compiled on first use; scratch per thread."""
+    that `re` runs only from the lines that may hold a match. Compiled on first use unless loaded before (see
+    load_fact_screens); scratch per thread."""
 
     def __init__(self, pattern: re.Pattern[bytes], *, every_match: bool = False) -> None:
         self.pattern = pattern
@@ -222,17 +225,20 @@ class _LineScreen:
         self._database: hyperscan.Database | None = None
         self._scratch = threading.local()
 
-    def _match_ends(self, text: bytes) -> list[int]:
+    def load(self, cache_dir: Path | None) -> hyperscan.Database:
         with self._lock:
             if self._database is None:
-                self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-                self._database.compile(expressions=[self.pattern.pattern], ids=[0], flags=[self._flags])
+                self._database = cached_database([self.pattern.pattern], [self._flags], cache_dir)
+            return self._database
+
+    def _match_ends(self, text: bytes) -> list[int]:
+        database = self._database or self.load(None)
         scratch = getattr(self._scratch, "space", None)
         if scratch is None:
-            scratch = self._scratch.space = hyperscan.Scratch(self._database)
+            scratch = self._scratch.space = hyperscan.Scratch(database)
         ends: list[int] = []
-        self._database.scan(text, match_event_handler=lambda _id, _start, end, _flags, _context: ends.append(end),
-                            scratch=scratch)
+        database.scan(text, match_event_handler=lambda _id, _start, end, _flags, _context: ends.append(end),
+                      scratch=scratch)
         return ends
 
     def search(self, text: bytes) -> re.Match[bytes] | None:
@@ -255,6 +261,12 @@ _NOT_SETTINGS_SCREEN = _LineScreen(_NOT_SETTINGS, every_match=True)
 _COMMAND_SCREEN = _LineScreen(_COMMAND)
 _WORLD_SIZE_SCREEN = _LineScreen(_WORLD_SIZE)
 _GPU_NAME_SCREEN = _LineScreen(_GPU_NAME)
+
+
+def load_fact_screens(cache_dir: Path | None) -> None:
+    """Compile the fact screens now, or read them from the cache folder, rather than on first use."""
+    for screen in (_NOT_SETTINGS_SCREEN, _COMMAND_SCREEN, _WORLD_SIZE_SCREEN, _GPU_NAME_SCREEN):
+        screen.load(cache_dir)
 
 
 def _gib(amount: str, unit: str) -> float:

@@ -89,7 +89,7 @@ def _line_at(data: bytes, start: int, end: int) -> bytes:
     return data[max(segment_start, line_start) : segment_end][:MAX_LINE_TEXT]
 
 
-def _cached_database(expressions: list[bytes], flags: list[int], cache_dir: Path | None) -> hyperscan.Database:
+def cached_database(expressions: list[bytes], flags: list[int], cache_dir: Path | None) -> hyperscan.Database:
     """The compiled database, read from the cache folder when it was compiled before (hyperscan.error if
     it does not compile)."""
     digest = hashlib.sha256(repr((expressions, flags, _HYPERSCAN_VERSION)).encode()).hexdigest()[:24]
@@ -104,10 +104,12 @@ def _cached_database(expressions: list[bytes], flags: list[int], cache_dir: Path
 
 def _screen_database(name: str, expression: bytes, cache_dir: Path | None) -> hyperscan.Database:
     """A screen in a database of its own: exact where Hyperscan can, approximately (prefilter) otherwise."""
-    flags = _screen_flags(expression, SCREEN_FLAGS)
-    if flags is None:
-        raise ValueError(f"screen pattern {name!r} cannot be compiled by Hyperscan")
-    return _cached_database([expression], [flags], cache_dir)
+    for flags in (SCREEN_FLAGS, SCREEN_FLAGS | hyperscan.HS_FLAG_PREFILTER):
+        try:
+            return cached_database([expression], [flags], cache_dir)
+        except hyperscan.error:
+            continue
+    raise ValueError(f"screen pattern {name!r} cannot be compiled by Hyperscan")
 
 
 def _base_flags(target: int | str, located: Collection[str]) -> int:
@@ -180,7 +182,7 @@ class Matcher:
         if not entries:
             return None
         try:
-            return _cached_database([expression for expression, _ in entries], flags, cache_dir)
+            return cached_database([expression for expression, _ in entries], flags, cache_dir)
         except hyperscan.error:
             return self._compile_screenable(entries)
 
