@@ -83,16 +83,19 @@ class ExceptionCollector:
     LOCATED = ("exception",)
 
     def __init__(self) -> None:
-        self._last: LastException | None = None
+        self._last: tuple[bytes, int, int, str] | None = None  # block, its first line, line start, text
 
     def feed(self, data: bytes, first_line: int, fired: Mapping[str, int]) -> None:
-        if "exception" in fired and (found := last_exception_line(data, first_line, before=fired["exception"])):
-            line, text, start = found
-            context = data[max(0, start - CONTEXT_BYTES) : start].decode("utf-8", "replace")
-            self._last = LastException(line, text.replace("\x00", ""), context)
+        if "exception" in fired and (found := last_exception_line(data, before=fired["exception"])):
+            self._last = (data, first_line, *found)
 
     def finish(self) -> LastException | None:
-        return self._last
+        """The last exception line, numbered only now: counting lines in every block that has one would cost."""
+        if self._last is None:
+            return None
+        data, first_line, start, text = self._last
+        context = data[max(0, start - CONTEXT_BYTES) : start].decode("utf-8", "replace")
+        return LastException(first_line + data.count(b"\n", 0, start), text.replace("\x00", ""), context)
 
 
 def _line_numbers(data: bytes, first_line: int, matches: Iterator[regex.Match[bytes]]) -> list[int]:

@@ -16,6 +16,8 @@ _EXCEPTION_LINE = re.compile(
     re.M,
 )
 _EXCEPTION_WORDS = (b"Error", b"Exception", b"Interrupt", b"Failure", b"Fault")
+_LONGEST_WORD = max(len(word) for word in _EXCEPTION_WORDS)
+_WORD_WINDOW = 8192
 _TEMPLATE_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^\s*(?:\[[^\]]{0,40}\]:?\s*)+"), ""),  # rank / logger prefixes
     (re.compile(r"\b\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[.,\d]*"), "<time>"),
@@ -79,9 +81,9 @@ def _survived(root: Hit, last_progress_line: int | None) -> bool:
     )
 
 
-def last_exception_line(data: bytes, first_line: int, *, before: int | None = None) -> tuple[int, str, int] | None:
-    """The last line of a block that reads like an exception (`SomeError: message`): its number, its text
-    and its offset in the block.
+def last_exception_line(data: bytes, *, before: int | None = None) -> tuple[int, str] | None:
+    """The last line of a block that reads like an exception (`SomeError: message`): where it starts in the
+    block, and its text.
 
     Searched from the end (or from the line of `before`, where the screen saw the last exception word), line
     by line where an exception word occurs, rather than over the whole block.
@@ -89,22 +91,29 @@ def last_exception_line(data: bytes, first_line: int, *, before: int | None = No
     end = len(data)
     if before is not None and (line_end := data.find(b"\n", before)) >= 0:
         end = line_end
-    last = {word: data.rfind(word, 0, end) for word in _EXCEPTION_WORDS}  # each word's last place before end
     while end > 0:
-        for word, offset in last.items():
-            if offset >= end:
-                last[word] = data.rfind(word, 0, end)
-        found = max(last.values())
+        found = _last_exception_word(data, end)
         if found < 0:
             return None
         line_start = data.rfind(b"\n", 0, found) + 1
         line_end = data.find(b"\n", found)
         line_end = len(data) if line_end < 0 else line_end
         if match := _EXCEPTION_LINE.search(data, line_start, line_end):
-            line = first_line + data.count(b"\n", 0, line_start)
-            return line, match.group(1).decode("utf-8", errors="replace").strip()[:2000], line_start
+            return line_start, match.group(1).decode("utf-8", errors="replace").strip()[:2000]
         end = line_start
     return None
+
+
+def _last_exception_word(data: bytes, end: int) -> int:
+    """Where the last exception word before `end` starts, looked for in windows back from there (a word that
+    is absent costs a window, not the block)."""
+    while end > 0:
+        low = max(0, end - _WORD_WINDOW)
+        found = max(data.rfind(word, low, end) for word in _EXCEPTION_WORDS)
+        if found >= 0 or low == 0:
+            return found
+        end = low + _LONGEST_WORD - 1  # a word across the window's edge is found in the next window
+    return -1
 
 
 def message_template(text: str) -> str:
