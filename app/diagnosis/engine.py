@@ -16,7 +16,7 @@ from app.diagnosis.frameworks import FrameworkSet, load_framework_set
 from app.diagnosis.matcher import Hit, Matcher, ScanState, Screened
 from app.diagnosis.model import Diagnosis, Evidence, LossPoint, Remedy, Symptom
 from app.diagnosis.progress import Progress, ProgressTracker
-from app.diagnosis.reader import LineBlock, LogSource, decode_line, iter_decompressed, iter_line_blocks, strip_ansi
+from app.diagnosis.reader import LineBlock, LogSource, decode_line, iter_decompressed, iter_whole_lines, strip_ansi
 from app.diagnosis.redact import redact_text
 from app.diagnosis.remedies import Circumstances, build_remedies, corrected_command, relevant_parameters
 from app.diagnosis.rootcause import RootCause, choose_root_cause, fingerprint
@@ -127,7 +127,7 @@ class Diagnoser:
         last_line = None
         lines = 0
         bytes_read = 0
-        blocks = iter_line_blocks(iter_decompressed(source, max_bytes=self.max_decompressed_bytes))
+        blocks = iter_whole_lines(iter_decompressed(source, max_bytes=self.max_decompressed_bytes))
         for block, data, screened in self._screened(blocks):
             self._matcher.confirm(block, data, state, screened)
             fired = screened.screens
@@ -144,22 +144,30 @@ class Diagnoser:
         return _Scan(state, tracker.finish(stated_total=total), run_facts, markers.finish(), exceptions.finish(),
                      last_line, lines, bytes_read)
 
-    def _screened(self, blocks: Iterator[LineBlock]) -> Iterator[tuple[LineBlock, bytes, Screened]]:
-        """Blocks with ANSI codes removed and the screen's verdict, screened SCREEN_AHEAD blocks ahead in the
-        diagnoser's worker threads (Hyperscan releases the GIL), in order."""
-        ahead: deque[tuple[LineBlock, Future[tuple[bytes, Screened]]]] = deque()
+    def _screened(self, blocks: Iterator[bytes]) -> Iterator[tuple[LineBlock, bytes, Screened]]:
+        """Blocks, numbered, with ANSI codes removed and the screen's verdict: screened and their lines counted
+        SCREEN_AHEAD blocks ahead in the diagnoser's worker threads (Hyperscan releases the GIL), in order."""
+        ahead: deque[tuple[bytes, Future[tuple[bytes, Screened, int]]]] = deque()
+        line = 1
+
+        def oldest() -> tuple[LineBlock, bytes, Screened]:
+            nonlocal line
+            raw, future = ahead.popleft()
+            data, screened, count = future.result()
+            numbered = LineBlock(raw, line, count)
+            line += count
+            return numbered, data, screened
+
         for block in blocks:
             ahead.append((block, self._workers.submit(self._screen_block, block)))
             if len(ahead) > SCREEN_AHEAD:
-                done, future = ahead.popleft()
-                yield done, *future.result()
+                yield oldest()
         while ahead:
-            done, future = ahead.popleft()
-            yield done, *future.result()
+            yield oldest()
 
-    def _screen_block(self, block: LineBlock) -> tuple[bytes, Screened]:
-        data = strip_ansi(block.data)
-        return data, self._matcher.screen(data)
+    def _screen_block(self, block: bytes) -> tuple[bytes, Screened, int]:
+        data = strip_ansi(block)
+        return data, self._matcher.screen(data), block.count(b"\n")
 
     def _loss_hits(self, progress: Progress) -> list[Hit]:
         """Divergence read from the loss values themselves, as hits of the signatures derived from them."""

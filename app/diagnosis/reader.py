@@ -155,14 +155,26 @@ def looks_binary(sample: bytes) -> bool:
 def iter_line_blocks(
     blocks: Iterable[bytes], *, target: int = BLOCK_TARGET, max_line: int = MAX_LINE_BYTES
 ) -> Iterator[LineBlock]:
-    """Regroup raw blocks into ~target-sized blocks of whole lines, with their first line number.
+    """Regroup raw blocks into ~target-sized blocks of whole lines, with their first line number."""
+    line = 1
+    for data in iter_whole_lines(blocks, target=target, max_line=max_line):
+        count = data.count(b"\n")
+        yield LineBlock(data, line, count)
+        line += count
+
+
+def iter_whole_lines(
+    blocks: Iterable[bytes], *, target: int = BLOCK_TARGET, max_line: int = MAX_LINE_BYTES
+) -> Iterator[bytes]:
+    """Regroup raw blocks into ~target-sized blocks of whole lines (each ends with a newline), unnumbered:
+    whoever reads them may count their lines where it is cheaper (the engine does, in its worker threads).
 
     A line longer than max_line is cut to max_line bytes (the rest is skipped, not held in memory),
     so line numbers still match the submitted file. Each byte is copied once.
     """
     parts: list[bytes] = []
     size = 0
-    line = 1
+    unfinished = 0  # bytes of the last line, not ended yet
     skipping = False
     checked_binary = False
     for raw in blocks:
@@ -175,30 +187,27 @@ def iter_line_blocks(
             block = block[newline + 1 :]
         parts.append(block)
         size += len(block)
+        newline = block.rfind(b"\n")
+        unfinished = unfinished + len(block) if newline < 0 else len(block) - newline - 1  # the last line so far
         if not checked_binary and size >= BINARY_SAMPLE:
             checked_binary = _refuse_binary(parts)
-        if size < target and size <= max_line:
+        if size < target and unfinished <= max_line:
             continue
         index, cut = _last_newline(parts)
         if cut >= 0:
-            data = b"".join([*parts[:index], parts[index][: cut + 1]])
-            count = data.count(b"\n")
-            yield LineBlock(data, line, count)
-            line += count
+            yield b"".join([*parts[:index], parts[index][: cut + 1]])
             rest = [parts[index][cut + 1 :], *parts[index + 1 :]]
             parts = [part for part in rest if part]
             size = sum(len(part) for part in parts)
         if size > max_line:
-            yield LineBlock(b"".join(parts)[:max_line] + b"\n", line, 1)
-            line += 1
-            parts, size = [], 0
+            yield b"".join(parts)[:max_line] + b"\n"
+            parts, size, unfinished = [], 0, 0
             skipping = True
     if parts:
         if not checked_binary:
             _refuse_binary(parts)
         data = b"".join(parts)
-        data = data if data.endswith(b"\n") else data + b"\n"
-        yield LineBlock(data, line, data.count(b"\n"))
+        yield data if data.endswith(b"\n") else data + b"\n"
 
 
 def _refuse_binary(parts: list[bytes]) -> bool:
