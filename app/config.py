@@ -68,6 +68,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Uncompressed uploads up to this size are diagnosed in a lane of their own, never behind big ones.",
     )
+    background_log_bytes: int = Field(
+        default=64 << 20,
+        ge=0,
+        description=(
+            "Uploads larger than this (as received) are diagnosed in a background job: 202 Accepted with a status URL "
+            "(on PostgreSQL through a task queue every replica works on; they then need a shared data_dir)."
+        ),
+    )
     max_concurrent_diagnoses: int = Field(
         default=2,
         ge=1,
@@ -155,6 +163,11 @@ class Settings(BaseSettings):
     def upload_spool_dir(self) -> Path:
         """Where uploads are streamed while they are diagnosed (swept at start-up)."""
         return self.data_dir / "uploads"
+
+    @property
+    def job_log_dir(self) -> Path:
+        """Where uploads wait for their background job (on PostgreSQL, a folder every replica reaches)."""
+        return self.data_dir / "jobs"
 
     @property
     def sqlalchemy_url(self) -> str:

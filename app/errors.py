@@ -107,6 +107,13 @@ class ServerUnreachableError(TrainwreckError):
     status = 503
 
 
+class SubmissionPendingError(TrainwreckError):
+    """The server took the log but has not diagnosed it yet (a background job): it is not to be sent again."""
+
+    code = "submission_pending"
+    status = 202
+
+
 class SubmissionRejectedError(TrainwreckError):
     """The trainwreck server refused a log (bad token, too large, ...): retrying at once will not help."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import anyio
 from fastapi import FastAPI
@@ -21,6 +22,8 @@ from app.api.uploads import sweep_spooled_uploads
 from app.config import Settings
 from app.diagnoser import build_checker, build_diagnoser
 from app.diagnosis.engine import Diagnoser
+from app.services.ingest_jobs import fail_orphaned_jobs, run_job
+from app.services.job_queue import InProcessQueue, job_queue
 from app.services.listeners import IngestListeners
 from app.slack.lifecycle import install_slack, running_slack
 from app.store.session import create_db_engine, create_session_factory
@@ -43,10 +46,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.checker = build_checker(settings)
     app.state.diagnose_limiter = anyio.CapacityLimiter(settings.max_concurrent_diagnoses)
     app.state.small_log_limiter = anyio.CapacityLimiter(settings.max_concurrent_diagnoses)  # the small logs' lane
+    run = partial(run_job, app.state.session_factory, diagnoser=app.state.diagnoser, settings=settings,
+                  listeners=app.state.ingest_listeners)
+    queue = job_queue(settings.sqlalchemy_url, run, app.state.diagnose_limiter,
+                      concurrency=settings.max_concurrent_diagnoses)
+    if isinstance(queue, InProcessQueue) and (orphans := fail_orphaned_jobs(app.state.session_factory)):
+        logger.info("%d background diagnoses died with an earlier server; marked failed", orphans)
+    app.state.job_queue = queue
+    await queue.start()
     try:
         with running_slack(app):
             yield
     finally:
+        await queue.stop()
         engine.dispose()
 
 

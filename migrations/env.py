@@ -24,11 +24,12 @@ def _render_item(kind: str, item: Any, _context: AutogenContext) -> str | bool:
 
 
 # The full-text indexes the migrations make with the database's own DDL, which the models do not describe.
-FULL_TEXT_OBJECTS = ("log_text_fts", "ix_log_text_search", "trainwreck_log_terms")
+# Objects the migrations make that the models do not describe: the full-text index and the task queue's own.
+UNMODELLED_OBJECTS = ("log_text_fts", "ix_log_text_search", "trainwreck_log_terms", "procrastinate_")
 
 
 def _include_name(name: str | None, type_: str, _parents: Any) -> bool:
-    return not (name and name.startswith(FULL_TEXT_OBJECTS))
+    return not (name and name.startswith(UNMODELLED_OBJECTS))
 
 
 def _run(connection: Connection) -> None:

@@ -107,7 +107,7 @@ def _empty_tables(url: str) -> None:
     try:
         with engine.begin() as connection:
             tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
-            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            connection.execute(text(f"TRUNCATE {tables}, procrastinate_jobs RESTART IDENTITY CASCADE"))
     finally:
         engine.dispose()
 

@@ -13,7 +13,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import State
@@ -29,13 +29,15 @@ from app.api.schemas import (
     ErrorOut,
     FailureGroupOut,
     FailureGroupPage,
+    JobOut,
     UploadMetadata,
 )
 from app.api.uploads import UPLOAD_REQUEST_BODY, SpooledUpload, spooled_upload
-from app.errors import DiagnosisTimeoutError, ForbiddenError, NotFoundError
+from app.errors import DiagnosisTimeoutError, ForbiddenError, NotFoundError, StoreUnavailableError
 from app.services.auth import TeamScope
 from app.services.feedback import record_feedback
 from app.services.ingest import DEFAULT_TEAM, IngestMeta, ingest_and_commit
+from app.services.ingest_jobs import fail_job, job_for_team, queue_job
 from app.services.rediagnose import rediagnose_one
 from app.store.log_blobs import iter_log
 from app.store.models import DiagnosisRecord
@@ -56,13 +58,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     "",
     status_code=201,
     response_model=CreatedDiagnosisOut,
-    responses=ERRORS | {200: {"model": CreatedDiagnosisOut, "description": "This team had already sent the same log"}},
+    responses=ERRORS | {
+        200: {"model": CreatedDiagnosisOut, "description": "This team had already sent the same log"},
+        202: {"model": JobOut, "description": "A big log (over background_log_bytes): diagnosed in a background "
+              "job; follow the Location header"},
+    },
     openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
     summary="Diagnose and store a log",
 )
 async def create_diagnosis(
     request: Request, response: Response, metadata: Annotated[UploadMetadata, Query()], scope: TeamScopeDep
-) -> CreatedDiagnosisOut:
+) -> CreatedDiagnosisOut | JSONResponse:
     """201 with the new diagnosis; 200 with the existing one (`created: false`) when the same log is sent again."""
     state = request.app.state
     async with spooled_upload(
@@ -73,11 +79,31 @@ async def create_diagnosis(
         idle_seconds=state.settings.upload_idle_timeout_seconds,
     ) as upload:
         meta = _ingest_meta(metadata, upload, scope)
+        if upload.path.stat().st_size > state.settings.background_log_bytes:
+            return await _queue_in_background(state, upload.path, meta)
         small = _is_small_plain_log(upload.path, state.settings.small_log_bytes)
         lane = state.small_log_limiter if small else state.diagnose_limiter
         answer = await _off_loop(state, partial(_ingest, state, upload.path, meta), limiter=lane)
     response.status_code = 201 if answer.created else 200
     return answer
+
+
+async def _queue_in_background(state: State, upload: Path, meta: IngestMeta) -> JSONResponse:
+    """202 Accepted with the job to follow (its Location): big logs never hold a request, or small ones up."""
+    job_id = await anyio.to_thread.run_sync(
+        partial(queue_job, state.session_factory, upload=upload, meta=meta, settings=state.settings)
+    )
+    try:
+        await state.job_queue.submit(job_id)
+    except StoreUnavailableError as error:
+        await anyio.to_thread.run_sync(fail_job, state.session_factory, job_id, error)
+        raise
+    with state.session_factory() as session:
+        job = job_for_team(session, job_id, visible_team=None)
+        assert job is not None, "the job was just committed"
+        body = JobOut.from_job(job, public_url=state.settings.public_url)
+    # Location is relative, so that it holds behind any proxy; the body's URLs follow public_url
+    return JSONResponse(body.model_dump(mode="json"), status_code=202, headers={"Location": f"/api/v1/jobs/{job_id}"})
 
 
 @router.get("", response_model=DiagnosisPage | FailureGroupPage, responses=ERRORS, summary="List diagnoses")

@@ -8,7 +8,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.services.teams import TEAM_NAME_PATTERN
-from app.store.models import DiagnosisRecord, FailureKind
+from app.store.models import DiagnosisRecord, FailureKind, IngestJob
 from app.store.repositories.log_text import LineMatch
 from app.store.repositories.stats import StatsGrouping
 
@@ -210,6 +210,36 @@ class StatsOut(BaseModel):
 class ErrorDetail(BaseModel):
     code: str
     message: str
+
+
+class JobOut(BaseModel):
+    """A big upload being diagnosed in the background: follow `status_url` until `status` is done or failed."""
+
+    id: str
+    status: Literal["queued", "running", "done", "failed"]
+    team: str
+    log_bytes: int
+    status_url: str = Field(description="This job, for programs (what the 202's Location header names)")
+    page_url: str = Field(description="This job's page for people: it shows the diagnosis once there is one")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    diagnosis_id: int | None = Field(description="Set once done")
+    diagnosis_url: str | None = Field(description="The diagnosis page, once done")
+    created: bool | None = Field(description="Once done: False when the team had already sent the same log")
+    error: ErrorDetail | None = Field(description="Why it failed, once failed")
+
+    @classmethod
+    def from_job(cls, job: IngestJob, *, public_url: str) -> Self:
+        base = public_url.rstrip("/")
+        return cls(
+            id=job.id, status=job.status, team=job.team.name, log_bytes=job.log_bytes,  # type: ignore[arg-type]
+            status_url=f"{base}/api/v1/jobs/{job.id}", page_url=f"{base}/jobs/{job.id}",
+            created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+            diagnosis_id=job.diagnosis_id, created=job.created,
+            diagnosis_url=diagnosis_url(public_url, job.diagnosis_id) if job.diagnosis_id is not None else None,
+            error=ErrorDetail(code=job.error_code, message=job.error_message or "") if job.error_code else None,
+        )
 
 
 class ErrorOut(BaseModel):

@@ -7,7 +7,7 @@ from typing import TextIO
 
 from app.client.spool import Spool
 from app.client.submit import LogSubmitter, Submission, SubmissionMetadata
-from app.errors import ServerUnreachableError, SubmissionRejectedError, UnreadableLogError
+from app.errors import ServerUnreachableError, SubmissionPendingError, SubmissionRejectedError, UnreadableLogError
 
 LATER = "`trainwreck submit --flush` or the next `trainwreck run` sends it"
 
@@ -32,6 +32,9 @@ class Courier:
             entry = self._spool.add(log_path, metadata)
             self._warn(f"{error.message}; kept as {entry.log_path}, {LATER}")
             return False
+        except SubmissionPendingError as error:
+            self._report.write(f"{error.message}\n")
+            return True
         self._announce(submission)
         return True
 
@@ -50,6 +53,11 @@ class Courier:
                 continue
             except UnreadableLogError:  # another process sent and removed it meanwhile
                 waiting -= 1
+                continue
+            except SubmissionPendingError as error:  # the server has it: a background job diagnoses it
+                self._spool.remove(entry)
+                waiting -= 1
+                self._report.write(f"sent spooled log {entry.source}; {error.message}\n")
                 continue
             self._spool.remove(entry)
             waiting -= 1

@@ -16,13 +16,17 @@ from app import __version__
 from app.config import Settings
 from app.diagnosis.model import Diagnosis
 from app.diagnosis.reader import GZIP_MAGIC, ZSTD_MAGIC
-from app.errors import ServerUnreachableError, SubmissionRejectedError, UnreadableLogError
+from app.errors import ServerUnreachableError, SubmissionPendingError, SubmissionRejectedError, UnreadableLogError
 
 DIAGNOSES_ROUTE = "/api/v1/diagnoses"
 READ_SIZE = 1 << 20
 GZIP_LEVEL = 1  # logs still shrink several-fold; more effort costs the training node CPU for little gain
 CONNECT_TIMEOUT_SECONDS = 10.0
 ACCEPTED_STATUSES = frozenset({200, 201})
+QUEUED_STATUS = 202  # a big log: diagnosed in a background job, followed at its status URL
+JOBS_ROUTE = "/api/v1/jobs"
+JOB_WAIT_SECONDS = 900.0  # beyond the server's own cap on one diagnosis (600 s), with time to wait in its queue
+JOB_POLL_SECONDS = (0.5, 5.0)  # first and longest wait between two looks at a job
 TRANSIENT_STATUSES = frozenset({408, 429})  # besides every 5xx
 
 
@@ -137,9 +141,50 @@ class LogSubmitter:
         status = response.status_code
         if status >= 500 or status in TRANSIENT_STATUSES:
             raise ServerUnreachableError(f"{self.server_url} answered {status}: {_error_message(response)}")
+        if status == QUEUED_STATUS:
+            return self._follow_job(response)
         if status not in ACCEPTED_STATUSES:
             raise SubmissionRejectedError(f"{self.server_url} refused the log ({status}): {_error_message(response)}")
         return _parse_submission(response)
+
+    def _follow_job(self, accepted: httpx.Response) -> Submission:
+        """Wait for a background job to end; its diagnosis, or SubmissionPendingError past JOB_WAIT_SECONDS."""
+        try:
+            job_id, page_url = str(accepted.json()["id"]), str(accepted.json()["page_url"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise SubmissionRejectedError(f"unexpected answer, is this a trainwreck server? ({error})") from None
+        give_up = time.monotonic() + JOB_WAIT_SECONDS
+        pause = JOB_POLL_SECONDS[0]
+        while True:
+            job = self._get_json(f"{JOBS_ROUTE}/{job_id}")
+            if job.get("status") == "done":
+                return _parse_submission(self._get(f"{DIAGNOSES_ROUTE}/{job['diagnosis_id']}"))
+            if job.get("status") == "failed":
+                why = (job.get("error") or {}).get("message")
+                raise SubmissionRejectedError(f"{self.server_url} could not diagnose the log: {why}")
+            if time.monotonic() + pause > give_up:
+                raise SubmissionPendingError(f"the server is still diagnosing the log: {page_url}")
+            time.sleep(pause)
+            pause = min(pause * 2, JOB_POLL_SECONDS[1])
+
+    def _get(self, route: str) -> httpx.Response:
+        try:
+            response = self._client.get(route)
+        except httpx.TransportError as error:
+            raise ServerUnreachableError(f"cannot reach {self.server_url}: {error or type(error).__name__}") from None
+        status = response.status_code
+        if status >= 500 or status in TRANSIENT_STATUSES:
+            raise ServerUnreachableError(f"{self.server_url} answered {status}: {_error_message(response)}")
+        if status != 200:
+            raise SubmissionRejectedError(f"{self.server_url} answered {status}: {_error_message(response)}")
+        return response
+
+    def _get_json(self, route: str) -> dict[str, Any]:
+        try:
+            body = self._get(route).json()
+        except ValueError as error:
+            raise SubmissionRejectedError(f"unexpected answer, is this a trainwreck server? ({error})") from None
+        return body if isinstance(body, dict) else {}
 
 
 def _starts_compressed(log_path: Path) -> bool:

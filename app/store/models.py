@@ -176,3 +176,27 @@ class SlackEvent(Base):
 
     event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+
+
+class IngestJob(Base):
+    """A big upload diagnosed in the background: what it is, where its log waits, and how it ended."""
+
+    __tablename__ = "ingest_jobs"
+    __table_args__ = (Index(None, "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random: the status URL is not guessable
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # queued | running | done | failed
+    meta: Mapped[dict[str, Any]]
+    log_path: Mapped[str] = mapped_column(Text)
+    log_bytes: Mapped[int]
+    owner: Mapped[str] = mapped_column(String(200))  # host:pid of the process that queued it
+    diagnosis_id: Mapped[int | None] = mapped_column(ForeignKey("diagnoses.id", ondelete="SET NULL"))
+    created: Mapped[bool | None]  # False when the team had already sent this log
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    team: Mapped[Team] = relationship(lazy="joined", innerjoin=True)

@@ -23,6 +23,7 @@ from app.diagnosis.taxonomy import categories, stages
 from app.errors import AuthenticationError, NotFoundError, TrainwreckError
 from app.services.auth import TOKEN_COOKIE, auth_required, resolve_scope
 from app.services.feedback import record_feedback
+from app.services.ingest_jobs import job_for_team
 from app.services.signature_skeleton import signature_skeleton
 from app.store.log_blobs import iter_log
 from app.store.repositories.diagnoses import DiagnosisFilters, get_diagnosis, list_failure_groups
@@ -51,6 +52,7 @@ CONTEXT_MAX_LOG_BYTES = 64 * 1024**2  # larger logs show their evidence without 
 LOG_PAGE_LINES = 1000
 TOP_KINDS = 10
 TOKEN_COOKIE_MAX_AGE = 30 * 24 * 3600
+JOB_PAGE_REFRESH_SECONDS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +217,20 @@ def feedback_submitted(
                     parameter=parameter, author=author or (f"team {viewer.team}" if viewer.team else "anonymous"),
                     source="web")
     return RedirectResponse(f"/diagnoses/{diagnosis_id}#feedback-heading", status_code=303)
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(
+    job_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], request: Request, session: SessionDep, viewer: ViewerDep
+) -> Response:
+    """A big log being diagnosed in the background: refreshes itself until the diagnosis is there, then goes
+    to it; says why when it failed."""
+    job = job_for_team(session, job_id, visible_team=viewer.team)
+    if job is None:
+        raise NotFoundError("there is no such background diagnosis")
+    if job.status == "done" and job.diagnosis_id is not None:
+        return RedirectResponse(f"/diagnoses/{job.diagnosis_id}", status_code=303)
+    return page(request, "job.html", section="diagnoses", job=job, refresh_seconds=JOB_PAGE_REFRESH_SECONDS)
 
 
 @router.get("/diagnoses/{diagnosis_id}/log", response_class=HTMLResponse)
