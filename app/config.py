@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     upload_idle_timeout_seconds: float = Field(
         default=60.0, gt=0, description="An upload that sends nothing for this long is dropped (408)."
     )
+    header_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A connection whose request headers are not all in after this long is closed."
+    )
     diagnose_timeout_seconds: float = Field(
         default=600.0, description="Wall-clock cap on one diagnosis in the service."
     )

@@ -15,6 +15,7 @@ from app.store.access import open_store
 from app.store.repositories.tokens import any_active_token
 
 logger = logging.getLogger(__name__)
+HTTP_PROTOCOL = "app.http_protocol:HeaderDeadlineProtocol"  # an import path: workers import it themselves
 
 
 class UnsafeBindError(TrainwreckError):
@@ -49,12 +50,13 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
     if settings.auth == "on" and not tokens_exist:
         logger.warning("auth is on but no token exists: every request will answer 401")
     served = with_served_address(settings)
+    served.export("header_timeout_seconds")  # read by the HTTP protocol, in every worker
     if workers == 1:
-        uvicorn.run(create_app(served), host=served.host, port=served.port, log_level="info")
+        uvicorn.run(create_app(served), host=served.host, port=served.port, log_level="info", http=HTTP_PROTOCOL)
         return
     served.export("host", "port", "public_url")
     uvicorn.run("app.main:create_app", factory=True, host=served.host, port=served.port, workers=workers,
-                log_level="info")
+                log_level="info", http=HTTP_PROTOCOL)
 
 
 def with_served_address(settings: Settings) -> Settings:

@@ -120,3 +120,23 @@ def test_serve_with_several_workers_shares_one_store(tmp_path: Path) -> None:
         process.terminate()
         process.wait(timeout=30)
     assert "Started parent process" in (tmp_path / "serve.out").read_text()
+
+
+def test_a_connection_that_sends_no_complete_headers_is_closed(tmp_path: Path) -> None:
+    port = free_port()
+    process = start_serve(tmp_path, "--port", str(port), TRAINWRECK_HEADER_TIMEOUT_SECONDS="1")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(process, url, tmp_path / "serve.out")
+        with socket.create_connection(("127.0.0.1", port)) as silent, \
+                socket.create_connection(("127.0.0.1", port)) as dribbling:
+            dribbling.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never ends its headers
+            started = time.monotonic()
+            for connection in (silent, dribbling):
+                connection.settimeout(10)
+                assert connection.recv(1024) == b""  # closed by the server
+            assert time.monotonic() - started < 5
+        assert httpx.get(f"{url}/healthz").status_code == 200  # a prompt client is served as ever
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
