@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from functools import cache
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -19,14 +18,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from app.config import Settings
 
 logger = logging.getLogger(__name__)
-HEADER_TIMEOUT_VARIABLE = "TRAINWRECK_HEADER_TIMEOUT_SECONDS"
 
 
 @cache
 def header_timeout_seconds() -> float:
     """The setting, read once per process (server workers get it through the environment)."""
-    if HEADER_TIMEOUT_VARIABLE in os.environ:
-        return float(os.environ[HEADER_TIMEOUT_VARIABLE])
     return Settings().header_timeout_seconds
 
 

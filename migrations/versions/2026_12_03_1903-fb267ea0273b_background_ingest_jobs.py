@@ -13,8 +13,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-PROCRASTINATE_TYPES = ('procrastinate_job_status', 'procrastinate_job_event_type')
-
 revision: str = 'fb267ea0273b'
 down_revision: str | None = '5e2c9a1f7b3d'
 branch_labels: str | Sequence[str] | None = None
@@ -78,5 +76,10 @@ def _drop_task_queue() -> None:
     )).scalars().all()
     for function in functions:
         op.execute(f'DROP FUNCTION IF EXISTS {function} CASCADE')
-    for type_name in PROCRASTINATE_TYPES:
+    # enums and composite types; the tables' own row types went with the tables
+    types = bind.execute(sa.text(
+        "SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+        "WHERE n.nspname = current_schema() AND t.typtype IN ('e', 'c') AND t.typname LIKE 'procrastinate\\_%'"
+    )).scalars().all()
+    for type_name in types:
         op.execute(f'DROP TYPE IF EXISTS {type_name} CASCADE')

@@ -39,6 +39,16 @@ def test_downgrade_to_base_removes_every_table(empty_store_url: str) -> None:
     assert migrate.current_revision(empty_store_url) is None
 
 
+def test_the_schema_comes_back_after_a_downgrade_to_base(empty_store_url: str) -> None:
+    """Nothing a migration made (procrastinate's types and functions on PostgreSQL included) outlives its downgrade."""
+    migrate.upgrade(empty_store_url)
+    migrate.downgrade(empty_store_url, "base")
+    migrate.upgrade(empty_store_url)
+
+    assert set(Base.metadata.tables) <= _tables(empty_store_url)
+    assert migrate.current_revision(empty_store_url) == migrate.head_revision(empty_store_url)
+
+
 def test_migrations_match_the_models(empty_store_url: str) -> None:
     migrate.upgrade(empty_store_url)
 
