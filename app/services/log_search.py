@@ -19,7 +19,9 @@ MAX_LINE_CHARS = 2000
 
 def _shown(raw: bytes) -> str:
     """A line as the log view shows it: the last state of a \\r-redrawn line, no ANSI codes, bounded."""
-    return strip_ansi(raw.rstrip(b"\r").rsplit(b"\r", 1)[-1]).decode("utf-8", "replace").rstrip()[:MAX_LINE_CHARS]
+    # NUL bytes dropped: PostgreSQL text cannot hold them
+    text = strip_ansi(raw.rstrip(b"\r").rsplit(b"\r", 1)[-1]).replace(b"\x00", b"").decode("utf-8", "replace")
+    return text.rstrip()[:MAX_LINE_CHARS]
 
 
 class SearchableLines:

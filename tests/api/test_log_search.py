@@ -42,6 +42,15 @@ def test_search_metacharacters_are_words_not_syntax(api_client: TestClient) -> N
         assert _search(api_client, q)["total"] == 0, q  # a wildcard or query syntax would match both
 
 
+def test_a_log_with_nul_bytes_is_stored_and_searchable(api_client: TestClient) -> None:
+    """Binary garbage in a log (a core dump, a stray image) is no reason to refuse it; PostgreSQL text holds no NUL."""
+    posted = api_client.post(URL, content=_log("m", job="f") + b"checkpoint\x00\x00shard\x89PNG\x00 written\n")
+    assert posted.status_code == 201, posted.text
+
+    match = _search(api_client, "checkpointshard")["items"][0]["log_match"]
+    assert match["text"].startswith("checkpointshard") and "\x00" not in match["text"]
+
+
 def test_search_never_crosses_teams(api_client: TestClient, make_token: Callable[[str], str]) -> None:
     vision, nlp = make_token("vision"), make_token("nlp")
     api_client.post(URL, content=_log("secret-model-of-nlp", job="e"), headers=bearer(nlp))
