@@ -17,6 +17,7 @@ from app.services.ingest_jobs import QUEUE
 logger = logging.getLogger(__name__)
 RunJob = Callable[[str], None]
 REOPEN_SECONDS = 5.0
+RECANCEL_SECONDS = 0.5
 
 
 class JobQueue(Protocol):
@@ -65,10 +66,15 @@ class ProcrastinateQueue:
         self._concurrency = concurrency
         self._worker: asyncio.Task[None] | None = None
         self._open = asyncio.Event()
+        self._running = 0
 
         @self.app.task(name="trainwreck.diagnose_upload", queue=QUEUE)
         async def diagnose_upload(job_id: str) -> None:
-            await anyio.to_thread.run_sync(run, job_id, limiter=limiter)
+            self._running += 1
+            try:
+                await anyio.to_thread.run_sync(run, job_id, limiter=limiter)
+            finally:
+                self._running -= 1
 
         self._task = diagnose_upload
 
@@ -103,10 +109,17 @@ class ProcrastinateQueue:
             raise StoreUnavailableError(f"the task queue refused the job: {error}") from None
 
     async def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._worker
+        """Cancel the worker; procrastinate then lets the jobs in flight finish. While none is, cancel it
+        again until it ends: a cancellation that lands while procrastinate registers its worker in the
+        database can be lost there, and the worker would wait for jobs forever."""
+        if self._worker is None:
+            return
+        self._worker.cancel()
+        while not (await asyncio.wait({self._worker}, timeout=RECANCEL_SECONDS))[0]:
+            if not self._running:
+                self._worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._worker
 
 
 def job_queue(database_url: str, run: RunJob, limiter: anyio.CapacityLimiter, *, concurrency: int) -> JobQueue:
