@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,6 +17,7 @@ from app.store.repositories.webhooks import get_slack_webhook_url
 log = logging.getLogger(__name__)
 
 WORKERS = 2
+CLOSE_GRACE_SECONDS = 5.0  # how long a shutdown waits for queued posts (an unreachable Slack retries for long)
 
 
 class TeamWebhookNotifier:
@@ -26,17 +27,25 @@ class TeamWebhookNotifier:
         self._settings = settings
         self._sessions = session_factory
         self._executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="trainwreck-webhook")
+        self._queued: set[Future[None]] = set()
         self._closed = False
 
     def __call__(self, result: IngestResult) -> None:
         """Queue the post and return at once; a slow or failing webhook never holds up the ingest."""
         if not self._closed:
-            self._executor.submit(self._post, result)
+            future = self._executor.submit(self._post, result)
+            self._queued.add(future)
+            future.add_done_callback(self._queued.discard)
 
-    def close(self) -> None:
-        """Finish the posts already queued (their retries included), then take no more."""
+    def close(self, grace_seconds: float = CLOSE_GRACE_SECONDS) -> None:
+        """Take no more posts; give the queued ones `grace_seconds` to go out, then drop those not yet
+        started (logged), so that a shutdown never waits on an unreachable Slack. Posts under way finish
+        their retries in their threads."""
         self._closed = True
-        self._executor.shutdown(wait=True)
+        _, unfinished = wait(set(self._queued), timeout=grace_seconds)
+        if dropped := sum(future.cancel() for future in unfinished):
+            log.warning("shutting down: %d queued webhook posts dropped", dropped)
+        self._executor.shutdown(wait=False)
 
     def _post(self, result: IngestResult) -> None:
         try:

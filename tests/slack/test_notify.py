@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 from fake_slack import FakeSlack
@@ -11,6 +12,7 @@ from slack_support import PUBLIC_URL, SQLITE_ONLY, TEAM_CHANNEL, SlackSender
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.slack.notify import CLOSE_GRACE_SECONDS
 from app.store.models import DiagnosisRecord
 
 
@@ -91,3 +93,21 @@ def test_a_diagnosis_made_in_slack_is_posted_to_the_webhook_too(slack: SlackSend
 
     fake_slack.wait_for("chat.postMessage")
     assert "via slack" in json.dumps(fake_slack.wait_for("hooks/vision")[0].body["blocks"])
+
+
+@SQLITE_ONLY
+def test_a_shutdown_does_not_wait_out_a_webhook_that_keeps_failing(
+    start_slack_app: Callable[..., SlackSender], fake_slack: FakeSlack
+) -> None:
+    """Posts queued behind an unreachable Slack are dropped after a short grace, not retried for minutes."""
+    slack = start_slack_app(slack_webhook_attempts=5, slack_webhook_backoff_seconds=2.0)
+    fake_slack.webhook_statuses["vision"] = [503] * 100
+    set_webhook(slack, "vision", fake_slack.webhook_url("vision"))
+    for number in range(8):  # 8 posts × 5 tries × waits of 2, 4, 8, 16 s: minutes, were they all waited for
+        upload(slack, oom_log(job=f"job-{number}"), team="vision", job_id=f"j-{number}")
+
+    started = time.monotonic()
+    slack.finish()
+
+    assert time.monotonic() - started < CLOSE_GRACE_SECONDS + 10
+    assert len(fake_slack.calls_to("hooks/vision")) < 8 * 5
