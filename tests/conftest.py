@@ -158,6 +158,31 @@ def diagnoser() -> Diagnoser:
     return Diagnoser(load_signature_set())
 
 
+TEAM_SIGNATURE = """\
+id: team-oom-is-config
+category: config_error
+title: Our launcher asks for too much memory
+priority: 100
+patterns:
+  - 'CUDA out of memory\\. Tried to allocate 2\\.00 GiB'
+explanation: >
+  Our launcher sets a batch size that never fits; fix the launcher config.
+samples:
+  match:
+    - 'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.'
+  no_match:
+    - 'CUDA out of memory. Tried to allocate 1.00 GiB.'
+"""
+
+
+@pytest.fixture(scope="session")
+def team_diagnoser(tmp_path_factory: pytest.TempPathFactory) -> Diagnoser:
+    """The built-in signatures plus a team signature that re-labels the OOM logs (a signature change)."""
+    folder = tmp_path_factory.mktemp("team-signatures")
+    (folder / "team-oom-is-config.yaml").write_text(TEAM_SIGNATURE)
+    return Diagnoser(load_signature_set([folder]))
+
+
 @pytest.fixture
 def make_settings(store_url: str, tmp_path: Path) -> Callable[..., Settings]:
     """Settings on the test store, ignoring any .env; keyword arguments override fields."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from app.services.deadline import Deadline
 from app.store.log_blobs import open_log
 from app.store.models import DiagnosisRecord
 from app.store.repositories import diagnoses, failure_kinds
+from app.store.repositories.diagnoses import DiagnosisFilters
 from app.store.types import utc_now
 
 logger = logging.getLogger(__name__)
@@ -64,12 +66,33 @@ class PreviewedChange:
 
     diagnosis_id: int
     team: str
+    title: str  # as stored
     changes: list[tuple[str, str, str]]  # (what, before, after): category, stage, remedies
 
 
 def _remedy_names(result: dict[str, Any]) -> str:
     remedies = result.get("remedies") or []
     return ", ".join(str(item.get("parameter")) for item in remedies if isinstance(item, dict)) or "—"
+
+
+def preview_record(session: Session, record: DiagnosisRecord, *, diagnoser: Diagnoser,
+                   settings: Settings) -> PreviewedChange | None:
+    """How the current signatures would change one stored diagnosis (None: not at all); nothing written.
+    Raises TrainwreckError when its log cannot be diagnosed again."""
+    deadline = Deadline(settings.diagnose_timeout_seconds)
+    with open_log(session, record.id) as log:
+        now = diagnoser.diagnose(log, exit_code=record.exit_code, progress=deadline.check).to_dict()
+    stored = record.result
+    differences = [
+        (what, before, after)
+        for what, before, after in (
+            ("category", str(stored.get("category")), str(now["category"])),
+            ("stage", str(stored.get("stage")), str(now["stage"])),
+            ("remedies", _remedy_names(stored), _remedy_names(now)),
+        )
+        if before != after
+    ]
+    return PreviewedChange(record.id, record.team.name, record.title, differences) if differences else None
 
 
 def preview_rediagnosis(
@@ -93,27 +116,64 @@ def preview_rediagnosis(
             for record in batch:
                 after = record.id
                 try:
-                    deadline = Deadline(settings.diagnose_timeout_seconds)
-                    with open_log(session, record.id) as log:
-                        now = diagnoser.diagnose(log, exit_code=record.exit_code, progress=deadline.check).to_dict()
+                    change = preview_record(session, record, diagnoser=diagnoser, settings=settings)
                 except TrainwreckError as error:
                     logger.warning("diagnosis %s could not be re-diagnosed: %s", record.id, error.message)
                     report.failed += 1
                     continue
                 report.processed += 1
-                stored = record.result
-                differences = [
-                    (what, before, after_value)
-                    for what, before, after_value in (
-                        ("category", str(stored.get("category")), str(now["category"])),
-                        ("stage", str(stored.get("stage")), str(now["stage"])),
-                        ("remedies", _remedy_names(stored), _remedy_names(now)),
-                    )
-                    if before != after_value
-                ]
-                if differences:
+                if change is not None:
                     report.changed += 1
-                    changed.append(PreviewedChange(record.id, record.team.name, differences))
+                    changed.append(change)
+
+
+@dataclass(slots=True)
+class SignaturePreview:
+    """What the signature set loaded now would change among the newest diagnoses made with another one."""
+
+    version: str
+    stale: int = 0  # diagnoses (the viewer may see) made with another signature set
+    checked: int = 0
+    failed: int = 0
+    changes: list[PreviewedChange] = field(default_factory=list)
+
+    @property
+    def unchecked(self) -> int:
+        """Stale diagnoses this preview did not get to (the command line reads them all)."""
+        return self.stale - self.checked - self.failed
+
+
+def preview_newest(
+    session_factory: sessionmaker[Session],
+    *,
+    visible_team: str | None,
+    diagnoser: Diagnoser,
+    settings: Settings,
+    limit: int,
+    budget_seconds: float,
+) -> SignaturePreview:
+    """The newest `limit` stale diagnoses diagnosed again, read-only, until `budget_seconds` are spent: a
+    page's worth, answered in seconds; `trainwreck rediagnose --all --dry-run` reads every one."""
+    preview = SignaturePreview(diagnoser.version)
+    started = time.monotonic()
+    with session_factory() as session:
+        stale = diagnoses.made_with_other_signatures(
+            session, DiagnosisFilters(visible_team=visible_team), version=diagnoser.version, limit=limit
+        )
+        preview.stale = stale.total
+        for record in stale.items:
+            if preview.checked + preview.failed and time.monotonic() - started > budget_seconds:
+                break  # one at least, however slow
+            try:
+                change = preview_record(session, record, diagnoser=diagnoser, settings=settings)
+            except TrainwreckError as error:
+                logger.warning("diagnosis %s could not be re-diagnosed: %s", record.id, error.message)
+                preview.failed += 1
+                continue
+            preview.checked += 1
+            if change is not None:
+                preview.changes.append(change)
+    return preview
 
 
 def rediagnose_stored(

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from markupsafe import Markup
 
-from app.store.repositories.page_views import DayTally
+from app.store.repositories.page_views import DayTally, OriginTally
 from app.web.categories import category_color, category_label, stage_color, stage_label
 from app.web.charts import Bar, DayCount, bar_chart, categories_by_volume, share_bar, stacked_daily_chart
 from app.web.filters import DashboardWindow
@@ -80,7 +80,35 @@ def dashboard_view(window: DashboardWindow, *, today: date, tallies: Sequence[Da
     )
 
 
-def _sum_by(tallies: Sequence[DayTally], key: Callable[[DayTally], Any]) -> Counter[Any]:
+@dataclass(frozen=True, slots=True)
+class OriginRow:
+    """One project, cluster or user on the dashboard (origin None: runs that did not say)."""
+
+    origin: str | None
+    count: int
+    cheap_percent: int
+    top_category: str
+    last_seen: datetime
+
+
+def origin_rows(tallies: Sequence[OriginTally], *, limit: int) -> list[OriginRow]:
+    """The origins with the most failures first (those that did not say last among equals), each with its
+    cheap-to-catch share and its most common category."""
+    grouped: dict[str | None, list[OriginTally]] = {}
+    for tally in tallies:
+        grouped.setdefault(tally.origin, []).append(tally)
+    rows = []
+    for origin, own in grouped.items():
+        count = sum(tally.count for tally in own)
+        cheap = sum(tally.count for tally in own if tally.stage in CHEAP_STAGES)
+        top_category = most_frequent_first(_sum_by(own, lambda tally: tally.category))[0][0]
+        rows.append(OriginRow(origin, count, round(100 * cheap / count), top_category,
+                              max(tally.last_seen for tally in own)))
+    rows.sort(key=lambda row: (-row.count, row.origin is None, row.origin or ""))
+    return rows[:limit]
+
+
+def _sum_by(tallies: Sequence[Any], key: Callable[[Any], Any]) -> Counter[Any]:
     counts: Counter[Any] = Counter()
     for tally in tallies:
         counts[key(tally)] += tally.count

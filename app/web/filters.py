@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from app.diagnosis.taxonomy import categories, stages
 from app.store.repositories.diagnoses import DiagnosisFilters
+from app.store.repositories.page_views import ORIGIN_GROUPINGS, OriginGrouping
 
 PAGE_SIZE = 50
 MAX_QUERY_LENGTH = 200
@@ -111,12 +112,15 @@ class DashboardWindow:
 
     team: str | None = None
     days: int = DEFAULT_DASHBOARD_DAYS
+    by: OriginGrouping = "project"
 
     @classmethod
     def from_query(cls, params: Mapping[str, str]) -> DashboardWindow:
-        """A window from query parameters; an unknown window length falls back to the default."""
+        """A window from query parameters; an unknown window length or grouping falls back to the default."""
         days = _int(params.get("days"))
-        return cls(team=_text(params.get("team")), days=days if days in DASHBOARD_WINDOWS else DEFAULT_DASHBOARD_DAYS)
+        by: OriginGrouping = next((name for name in ORIGIN_GROUPINGS if name == params.get("by")), "project")
+        return cls(team=_text(params.get("team")), days=days if days in DASHBOARD_WINDOWS else DEFAULT_DASHBOARD_DAYS,
+                   by=by)
 
     def first_day(self, today: date) -> date:
         """The first day the window covers, ending today."""
@@ -135,6 +139,16 @@ class DashboardWindow:
         """The list page's URL query for this window narrowed by more filters (a chart bar's link)."""
         narrowed = ListFilters(team=self.team, since=self.first_day(today), until=today)
         return narrowed.query_string(**filters)
+
+    def origin_query(self, today: date, origin: str) -> str:
+        """The list page's URL query for this window and one project, cluster or user (by `by`)."""
+        return self.list_query(today, **{self.by: origin})
+
+    def query_string(self, **changes: Any) -> str:
+        """The dashboard's own URL query with some changed."""
+        changed = replace(self, **changes)
+        return "?" + urlencode([(name, value) for name, value in
+                                (("team", changed.team), ("days", changed.days), ("by", changed.by)) if value])
 
 
 def day_start(day: date) -> datetime:

@@ -7,8 +7,10 @@ import math
 import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends, FastAPI, Form, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -24,15 +26,23 @@ from app.errors import AuthenticationError, NotFoundError, TrainwreckError
 from app.services.auth import TOKEN_COOKIE, auth_required, resolve_scope
 from app.services.feedback import record_feedback
 from app.services.ingest_jobs import job_for_team
+from app.services.rediagnose import preview_newest
 from app.services.signature_skeleton import signature_skeleton
 from app.store.log_blobs import iter_log
-from app.store.repositories.diagnoses import DiagnosisFilters, get_diagnosis, list_failure_groups
+from app.store.repositories.diagnoses import (
+    DiagnosisFilters,
+    get_diagnosis,
+    list_failure_groups,
+    made_with_other_signatures,
+)
 from app.store.repositories.feedback import feedback_for, precision_by_signature
 from app.store.repositories.log_text import LineMatch, first_matches
 from app.store.repositories.page_views import (
+    ORIGIN_GROUPINGS,
     list_summaries,
     other_teams_with_kind,
     tally_by_day_category_and_stage,
+    tally_by_origin,
     top_failure_kinds,
     unknown_cluster_lines,
     unknown_clusters,
@@ -41,7 +51,7 @@ from app.store.repositories.teams import list_team_names
 from app.store.session import SessionDep
 from app.store.types import utc_now
 from app.web.categories import category_label, stage_label
-from app.web.dashboard import dashboard_view
+from app.web.dashboard import dashboard_view, origin_rows
 from app.web.filters import DASHBOARD_WINDOWS, PAGE_SIZE, DashboardWindow, ListFilters, positive_int
 from app.web.log_lines import line_window, select_lines
 from app.web.templating import STATIC_DIR, build_templates, render_page
@@ -51,6 +61,9 @@ OCCURRENCES_SHOWN = 8
 CONTEXT_MAX_LOG_BYTES = 64 * 1024**2  # larger logs show their evidence without context lines
 LOG_PAGE_LINES = 1000
 TOP_KINDS = 10
+TOP_ORIGINS = 12
+PREVIEW_LIMIT = 25  # stale diagnoses a signature-change page diagnoses again
+PREVIEW_BUDGET_SECONDS = 8.0
 TOKEN_COOKIE_MAX_AGE = 30 * 24 * 3600
 JOB_PAGE_REFRESH_SECONDS = 3
 
@@ -280,6 +293,10 @@ def dashboard_page(request: Request, session: SessionDep, viewer: ViewerDep) -> 
         top_kinds=top_failure_kinds(session, store_filters, limit=TOP_KINDS),
         precision=precision_by_signature(session, store_filters),
         unknown=unknown_clusters(session, store_filters, limit=TOP_KINDS),
+        origins=origin_rows(tally_by_origin(session, store_filters, group_by=window.by), limit=TOP_ORIGINS),
+        groupings=ORIGIN_GROUPINGS,
+        stale_diagnoses=made_with_other_signatures(session, DiagnosisFilters(visible_team=viewer.team),
+                                                   version=request.app.state.diagnoser.version, limit=0).total,
     )
 
 
@@ -298,6 +315,19 @@ def unknown_signature_skeleton(fingerprint: str, session: SessionDep, viewer: Vi
 _CHECK_MACHINE_FIELDS = (("gpu", "GPU", str), ("gpus", "GPUs per node", int),
                          ("gpu_memory_gib", "GPU memory, GiB", float), ("host_memory_gib", "host memory, GiB", float),
                          ("shm_gib", "/dev/shm, GiB", float), ("disk_free_gib", "free disk, GiB", float))
+
+
+@router.get("/signatures/changes", response_class=HTMLResponse)
+async def signature_changes_page(request: Request, viewer: ViewerDep, settings: SettingsDep) -> HTMLResponse:
+    """What the signatures loaded now would change in the stored diagnoses made with other ones, before
+    `trainwreck rediagnose --all` rewrites anything (the newest, within a few seconds, in the lane for big logs)."""
+    state = request.app.state
+    preview = await anyio.to_thread.run_sync(
+        partial(preview_newest, state.session_factory, visible_team=viewer.team, diagnoser=state.diagnoser,
+                settings=settings, limit=PREVIEW_LIMIT, budget_seconds=PREVIEW_BUDGET_SECONDS),
+        limiter=state.diagnose_limiter,
+    )
+    return page(request, "signature_changes.html", section="dashboard", preview=preview)
 
 
 @router.get("/check", response_class=HTMLResponse)

@@ -13,36 +13,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.diagnosis.engine import Diagnoser
-from app.diagnosis.signatures import load_signature_set
 from app.errors import NotFoundError
 from app.services.ingest import IngestMeta, ingest_and_commit
-from app.services.rediagnose import RediagnosisReport, rediagnose_one, rediagnose_stored
+from app.services.rediagnose import (
+    RediagnosisReport,
+    SignaturePreview,
+    preview_newest,
+    rediagnose_one,
+    rediagnose_stored,
+)
 from app.store.models import DiagnosisRecord, FailureKind
 from app.store.types import utc_now
-
-TEAM_SIGNATURE = """\
-id: team-oom-is-config
-category: config_error
-title: Our launcher asks for too much memory
-priority: 100
-patterns:
-  - 'CUDA out of memory\\. Tried to allocate 2\\.00 GiB'
-explanation: >
-  Our launcher sets a batch size that never fits; fix the launcher config.
-samples:
-  match:
-    - 'torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.'
-  no_match:
-    - 'CUDA out of memory. Tried to allocate 1.00 GiB.'
-"""
-
-
-@pytest.fixture(scope="session")
-def team_diagnoser(tmp_path_factory: pytest.TempPathFactory) -> Diagnoser:
-    """The built-in signatures plus a team signature that re-labels the OOM logs."""
-    folder = tmp_path_factory.mktemp("team-signatures")
-    (folder / "team-oom-is-config.yaml").write_text(TEAM_SIGNATURE)
-    return Diagnoser(load_signature_set([folder]))
 
 
 def ingest_logs(
@@ -156,3 +137,33 @@ def test_two_workers_on_postgresql_share_one_run_without_overlap(
 
     assert sum(report.processed for report in reports) == 8
     assert all(report.processed > 0 for report in reports)
+
+
+def test_a_preview_reads_the_newest_stale_diagnoses_within_its_budget_and_writes_nothing(
+    session_factory: sessionmaker[Session],
+    diagnoser: Diagnoser,
+    team_diagnoser: Diagnoser,
+    store_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    created = ingest_logs(session_factory, diagnoser, store_settings, tmp_path, 3)
+
+    def preview(**bounds: float) -> SignaturePreview:
+        return preview_newest(session_factory, visible_team=None, diagnoser=team_diagnoser, settings=store_settings,
+                              **{"limit": 10, "budget_seconds": 60.0} | bounds)  # type: ignore[arg-type]
+
+    whole = preview()
+    assert (whole.stale, whole.checked, whole.failed, whole.unchecked) == (3, 3, 0, 0)
+    assert [change.diagnosis_id for change in whole.changes] == created[::-1]  # newest first
+    assert whole.changes[0].changes[0] == ("category", "gpu_oom", "config_error")
+
+    rushed = preview(budget_seconds=0)  # one at least, however little time there is
+    assert (rushed.checked, rushed.unchecked) == (1, 2)
+    assert (preview(limit=2).checked, preview(limit=2).unchecked) == (2, 1)
+
+    assert preview_newest(session_factory, visible_team="nlp", diagnoser=team_diagnoser, settings=store_settings,
+                          limit=10, budget_seconds=60).stale == 0
+    assert preview_newest(session_factory, visible_team=None, diagnoser=diagnoser, settings=store_settings,
+                          limit=10, budget_seconds=60).stale == 0  # made with the set loaded now
+    with session_factory() as session:
+        assert set(session.scalars(select(DiagnosisRecord.category))) == {"gpu_oom"}

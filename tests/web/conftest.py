@@ -22,8 +22,9 @@ def client(make_app: Callable[..., FastAPI]) -> Iterator[TestClient]:
 def upload(client: TestClient) -> Upload:
     """Send a log through the API, as the page's upload does; returns the API's answer."""
 
-    def send(log: bytes, *, team: str = "vision", job_id: str | None = None) -> dict[str, Any]:
-        fields = {"team": team} | ({"job_id": job_id} if job_id else {})
+    def send(log: bytes, *, team: str = "vision", job_id: str | None = None, **origin: str) -> dict[str, Any]:
+        """`origin`: project, cluster and user, as `trainwreck submit` sends them."""
+        fields = {"team": team} | ({"job_id": job_id} if job_id else {}) | origin
         response = client.post("/api/v1/diagnoses", files={"file": ("train.log", log)}, data=fields)
         assert response.status_code in (200, 201), response.text
         return response.json()

@@ -18,6 +18,7 @@ from sqlalchemy import update
 
 from app.config import Settings
 from app.diagnosis.engine import Diagnoser
+from app.diagnosis.signatures import load_signature_set
 from app.main import create_app
 from app.store.migrate import upgrade
 from app.store.models import DiagnosisRecord
@@ -235,6 +236,57 @@ def test_a_word_from_a_log_finds_it_and_links_to_its_line(page, server_url: str,
     match.click()
     page.wait_for_url(re.compile(r"/log\?around=1#L1$"))
     playwright_api.expect(page.locator("#L1")).to_contain_text("acme/Walrus-13B-Chat")
+
+
+def test_feedback_given_on_the_page_is_shown_and_counted_on_the_dashboard(  # type: ignore[no-untyped-def]
+    page, server_url: str, tmp_path: Path
+) -> None:
+    log_file = tmp_path / "wrong.log"
+    log_file.write_bytes(nan_loss_log(nan_from=433))
+    upload_through_the_page(page, server_url, log_file, job_id="feedback-run")
+    signature = page.locator("span", has_text=re.compile("^signature ")).locator("code").inner_text()
+
+    page.fill("#feedback-author", "Ana")
+    page.select_option("#feedback-category", "config_error")
+    page.fill("#feedback-parameter", "learning_rate")
+    with page.expect_navigation(url=re.compile(r"/diagnoses/\d+#feedback-heading$")):
+        page.get_by_role("button", name="Wrong").click()
+    said = page.locator(".feedback-list li.feedback-wrong")
+    playwright_api.expect(said).to_have_count(1)
+    playwright_api.expect(said).to_contain_text("Ana said it was wrong: it was config_error, the fix was learning_rate")
+
+    page.goto(server_url + "/dashboard")
+    row = page.locator("table.precision tr", has=page.locator(f"code:text-is('{signature}')"))
+    playwright_api.expect(row).to_have_class("corrected")
+    assert int(row.locator("td").nth(1).inner_text()) >= 1  # wrong
+
+
+def test_an_unknown_failure_becomes_a_signature_from_its_dashboard_skeleton(  # type: ignore[no-untyped-def]
+    page, server_url: str, tmp_path: Path
+) -> None:
+    for shard in (7, 31):
+        log_file = tmp_path / f"walrus-{shard}.log"
+        error = f"WalrusError: the tusk scheduler dropped shard {shard} of 64"
+        log_file.write_bytes(crash_log([error], step=120 + shard))
+        upload_through_the_page(page, server_url, log_file, job_id=f"walrus-{shard}")
+        playwright_api.expect(page.locator(".badge.category-unknown").first).to_be_visible()
+
+    page.goto(server_url + "/dashboard")
+    row = page.locator("table.unknown-clusters tbody tr", has_text="WalrusError")
+    playwright_api.expect(row).to_have_count(1)
+    playwright_api.expect(row.locator('td[data-label="Runs"]')).to_have_text("2")
+    with page.expect_download() as download_info:
+        row.get_by_role("link", name="skeleton (YAML)").click()
+    folder = tmp_path / "team-signatures"
+    folder.mkdir()
+    skeleton = folder / download_info.value.suggested_filename
+    download_info.value.save_as(skeleton)
+    edited = skeleton.read_text().replace("category: unknown", "category: data_error")
+    skeleton.write_text(edited)
+
+    learned = Diagnoser(load_signature_set([folder]))  # loading checks the samples against the pattern
+    diagnosis = learned.diagnose(crash_log(["WalrusError: the tusk scheduler dropped shard 12 of 64"], step=300))
+    assert (diagnosis.category, diagnosis.signature) == ("data_error", skeleton.stem)
 
 
 def test_the_pages_fit_a_phone_screen(page, server_url: str) -> None:  # type: ignore[no-untyped-def]

@@ -1,8 +1,8 @@
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime
 
-from app.store.repositories.page_views import DayTally
-from app.web.dashboard import dashboard_view, most_frequent_first
+from app.store.repositories.page_views import DayTally, OriginTally
+from app.web.dashboard import dashboard_view, most_frequent_first, origin_rows
 from app.web.filters import DashboardWindow
 
 TODAY = date(2026, 3, 7)
@@ -36,3 +36,21 @@ def test_an_empty_window_has_no_share_and_says_so():
 
 def test_most_frequent_first_breaks_ties_by_name():
     assert most_frequent_first(Counter({"b": 2, "a": 2, "c": 5})) == [("c", 5), ("a", 2), ("b", 2)]
+
+
+def test_origins_are_ranked_by_failures_with_their_cheap_share_and_commonest_category():
+    monday, tuesday = datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)
+    tallies = [
+        OriginTally("llama", "gpu_oom", "mid_run", 3, monday),
+        OriginTally("llama", "data_error", "load", 1, tuesday),
+        OriginTally(None, "nan_loss", "early", 4, monday),
+        OriginTally("vit", "nccl_timeout", "mid_run", 4, monday),
+        OriginTally("bert", "gpu_oom", "early", 1, monday),
+    ]
+    rows = origin_rows(tallies, limit=3)
+    assert [(row.origin, row.count, row.cheap_percent, row.top_category) for row in rows] == [
+        ("llama", 4, 25, "gpu_oom"),
+        ("vit", 4, 0, "nccl_timeout"),
+        (None, 4, 100, "nan_loss"),  # runs that did not say come after the named ones of the same count
+    ]
+    assert rows[0].last_seen == tuesday

@@ -152,6 +152,38 @@ def test_the_dashboard_counts_by_category_stage_and_day(client: TestClient, uplo
     assert "last 7 days" in team_html
 
 
+def test_the_dashboard_groups_failures_by_project_cluster_and_user(client: TestClient, upload):
+    upload(gpu_oom_log(), project="llama-sft", cluster="a100-east", user="ana")
+    upload(gpu_oom_log(step=300), project="llama-sft", cluster="h100-west", user="ana")
+    upload(missing_field_log(), project="vision-pretrain", cluster="h100-west", user="bo")
+    upload(missing_field_log(), team="nlp")  # said none of them
+
+    def origins(**params: str) -> list[tuple[str, ...]]:
+        html = client.get("/dashboard", params=params).text
+        table = html.split('<table class="origins">', 1)[1].split("</table>", 1)[0]
+        return [
+            tuple(re.sub(r"<[^>]+>|\s+", " ", cell).strip()
+                  for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S))
+            for row in re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>", 1)[1], re.S)
+        ]
+
+    by_project = origins()
+    assert [row[:4] for row in by_project] == [
+        ("llama-sft", "2", "0 %", "GPU out of memory"),
+        ("vision-pretrain", "1", "100 %", "Data error"),
+        ("not given", "1", "100 %", "Data error"),
+    ]
+    assert [row[:2] for row in origins(by="cluster")] == [("h100-west", "2"), ("a100-east", "1"), ("not given", "1")]
+    assert [row[:2] for row in origins(by="user", days="7")] == [("ana", "2"), ("bo", "1"), ("not given", "1")]
+    assert origins(by="nonsense") == by_project
+
+    html = client.get("/dashboard", params={"by": "cluster"}).text
+    link = re.search(r'<a href="(/\?[^"]*cluster=h100-west[^"]*)">h100-west</a>', html)
+    assert link is not None
+    listed = client.get(link.group(1).replace("&amp;", "&")).text
+    assert re.search(r"\b2 diagnoses\b", listed) and listed.count('<td class="title">') == 2
+
+
 def test_the_dashboard_of_an_empty_store_says_so(client: TestClient):
     html = client.get("/dashboard").text
     assert "No failures in this window" in html

@@ -218,6 +218,18 @@ def page_after(
     return list(session.scalars(statement))
 
 
+def made_with_other_signatures(
+    session: Session, filters: DiagnosisFilters, *, version: str, limit: int
+) -> Page[DiagnosisRecord]:
+    """The matching diagnoses made with a signature set other than `version`, newest first."""
+    conditions = [*filter_conditions(filters), DiagnosisRecord.signature_set_version != version]
+    total = session.scalar(select(func.count()).select_from(DiagnosisRecord).where(*conditions)) or 0
+    items = session.scalars(
+        select(DiagnosisRecord).where(*conditions).order_by(DiagnosisRecord.id.desc()).limit(limit)
+    ).all()
+    return Page(items=list(items), total=total)
+
+
 def replace_result(session: Session, record: DiagnosisRecord, diagnosis: Diagnosis, *, at: datetime) -> None:
     """Store a new diagnosis of the same log in place of the old one."""
     for name, value in result_columns(diagnosis, job_id=record.job_id).items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -111,6 +112,41 @@ def tally_by_day_category_and_stage(session: Session, filters: DiagnosisFilters)
     return [DayTally(_as_date(row.day), row.category, row.stage, row.occurrences) for row in session.execute(statement)]
 
 
+OriginGrouping = Literal["project", "cluster", "user"]
+ORIGIN_GROUPINGS: tuple[OriginGrouping, ...] = ("project", "cluster", "user")
+_ORIGIN_COLUMNS: dict[OriginGrouping, Any] = {
+    "project": DiagnosisRecord.project,
+    "cluster": DiagnosisRecord.cluster,
+    "user": DiagnosisRecord.user,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OriginTally:
+    """How many matching diagnoses of one project, cluster or user (None: the run did not say) died of one
+    category at one stage, and when the last did."""
+
+    origin: str | None
+    category: str
+    stage: str
+    count: int
+    last_seen: datetime
+
+
+def tally_by_origin(session: Session, filters: DiagnosisFilters, *, group_by: OriginGrouping) -> list[OriginTally]:
+    """The matching diagnoses counted per project, cluster or user, category and stage, in one scan."""
+    origin = _ORIGIN_COLUMNS[group_by].label("origin")
+    statement = (
+        select(origin, DiagnosisRecord.category, DiagnosisRecord.stage, func.count().label("occurrences"),
+               func.max(DiagnosisRecord.received_at).label("last_seen"))
+        .select_from(DiagnosisRecord)
+        .where(*filter_conditions(filters))
+        .group_by(origin, DiagnosisRecord.category, DiagnosisRecord.stage)
+    )
+    return [OriginTally(row.origin, row.category, row.stage, row.occurrences, row.last_seen)
+            for row in session.execute(statement)]
+
+
 def top_failure_kinds(session: Session, filters: DiagnosisFilters, *, limit: int) -> list[KindCount]:
     """The failure kinds seen most often among the matching diagnoses, with the newest of each."""
     latest_id = func.max(DiagnosisRecord.id).label("latest_id")
@@ -174,7 +210,7 @@ class UnknownCluster:
     first_seen: datetime
     last_seen: datetime
     latest_id: int
-    title: str
+    line: str  # the root line of the newest (its title when it has none)
 
 
 def unknown_clusters(session: Session, filters: DiagnosisFilters, *, limit: int) -> list[UnknownCluster]:
@@ -191,14 +227,20 @@ def unknown_clusters(session: Session, filters: DiagnosisFilters, *, limit: int)
         .limit(limit)
     ).all()
     latest_ids = [row.latest_id for row in rows]
-    titles: dict[int, str] = {
-        row.id: row.title
+    lines: dict[int, str] = {
+        row.id: _root_line(row.result) or row.title
         for row in session.execute(
-            select(DiagnosisRecord.id, DiagnosisRecord.title).where(DiagnosisRecord.id.in_(latest_ids))
+            select(DiagnosisRecord.id, DiagnosisRecord.title, DiagnosisRecord.result)
+            .where(DiagnosisRecord.id.in_(latest_ids))
         )
     }
     return [UnknownCluster(row.fingerprint, int(row.runs), int(row.teams), row.first_seen, row.last_seen,
-                           row.latest_id, titles.get(row.latest_id, "")) for row in rows]
+                           row.latest_id, lines.get(row.latest_id, "")) for row in rows]
+
+
+def _root_line(result: dict[str, Any]) -> str | None:
+    evidence = result.get("evidence") or []
+    return str(evidence[0]["text"]) if evidence else None
 
 
 def unknown_cluster_lines(
@@ -211,4 +253,4 @@ def unknown_cluster_lines(
                DiagnosisRecord.category == "unknown")
         .order_by(DiagnosisRecord.id.desc()).limit(limit)
     )
-    return [str(result["evidence"][0]["text"]) for result in results if result.get("evidence")]
+    return [line for result in results if (line := _root_line(result))]
