@@ -65,7 +65,8 @@ def test_the_list_filters_by_team_category_stage_time_and_text(
 
 
 def test_unknown_filter_values_answer_422(api_client: TestClient) -> None:
-    for query in ("category=not_a_category", "stage=later", "since=yesterday", "limit=0", "limit=501", "colour=red"):
+    for query in ("category=not_a_category", "stage=later", "since=yesterday", "limit=0", "limit=501", "colour=red",
+                  "q=%00", "q=a%00b", "project=%01x", "job_id=a%00b"):  # no text column holds a NUL
         response = api_client.get(f"{URL}?{query}")
         assert response.status_code == 422, query
         assert response.json()["error"]["code"] == "invalid_parameters"

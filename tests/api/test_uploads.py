@@ -160,7 +160,8 @@ def test_multipart_without_a_file_field_answers_400(api_client: TestClient) -> N
     assert "`file`" in response.json()["error"]["message"]
 
 
-@pytest.mark.parametrize("query", ["team=not%20a%20team", "exit_code=abc", "unknown=1", "job_id=" + "j" * 201])
+@pytest.mark.parametrize("query", ["team=not%20a%20team", "exit_code=abc", "unknown=1", "job_id=" + "j" * 201,
+                                   "job_id=a%00b", "project=x%00", "user=%1b[31m"])
 def test_bad_metadata_answers_422(api_client: TestClient, query: str) -> None:
     response = api_client.post(f"{URL}?{query}", content=oom_log())
 
