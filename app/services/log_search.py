@@ -19,18 +19,27 @@ MAX_LINE_CHARS = 2000
 
 def _shown(raw: bytes) -> str:
     """A line as the log view shows it: the last state of a \\r-redrawn line, no ANSI codes, bounded."""
+    return _shown_lines(raw)[0]
+
+
+def _shown_lines(raw: bytes) -> list[str]:
+    """`_shown` of each line of `raw` (lines joined by \\n), done once for all of them where it can be."""
     # NUL bytes dropped: PostgreSQL text cannot hold them
-    text = strip_ansi(raw.rstrip(b"\r").rsplit(b"\r", 1)[-1]).replace(b"\x00", b"").decode("utf-8", "replace")
-    return text.rstrip()[:MAX_LINE_CHARS]
+    text = strip_ansi(raw).replace(b"\x00", b"").decode("utf-8", "replace")
+    lines = text.split("\n")
+    if "\r" in text:
+        lines = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in lines]
+    return [line.rstrip()[:MAX_LINE_CHARS] for line in lines]
 
 
 class SearchableLines:
-    """Collects a log's searchable lines from its chunks, fed in order."""
+    """Collects a log's searchable lines from its chunks, fed in order. Past the head only the last lines
+    of each chunk are kept (as bytes, shown at the end), so a long log costs a count of its newlines."""
 
     def __init__(self) -> None:
         self._head: list[tuple[int, str]] = []
         self._head_bytes = 0
-        self._tail: deque[tuple[int, str]] = deque()
+        self._tail: deque[tuple[int, bytes]] = deque()
         self._tail_bytes = 0
         self._number = 0
         self._partial = b""
@@ -38,23 +47,43 @@ class SearchableLines:
     def feed(self, chunk: bytes) -> bytes:
         """Take the next chunk of the log (and hand it back, so this can sit in a stream of chunks)."""
         data = self._partial + chunk
-        lines = data.split(b"\n")
-        self._partial = lines.pop()
-        for raw in lines:
-            self._take(raw)
+        end = data.rfind(b"\n")
+        if end < 0:
+            self._partial = data
+        else:
+            self._partial = data[end + 1:]
+            self._take(data[:end])
         return chunk
 
-    def _take(self, raw: bytes) -> None:
-        self._number += 1
-        text = _shown(raw)
-        if len(self._head) < HEAD_LINES and self._head_bytes < HEAD_BYTES:
-            self._head.append((self._number, text))
-            self._head_bytes += len(text)
-            return
-        self._tail.append((self._number, text))
-        self._tail_bytes += len(text)
+    def _take(self, whole: bytes) -> None:
+        """Take whole lines (joined by \\n: one more line than newlines)."""
+        if self._head_open():
+            room = HEAD_LINES - len(self._head)
+            lines = whole.split(b"\n", room)
+            rest = lines.pop() if len(lines) > room else None  # the lines past the room, still joined
+            for index, text in enumerate(_shown_lines(b"\n".join(lines))):
+                if not self._head_open():  # its byte bound reached
+                    rest = b"\n".join(lines[index:] + ([] if rest is None else [rest]))
+                    break
+                self._number += 1
+                self._head.append((self._number, text))
+                self._head_bytes += len(text)
+            if rest is None:
+                return
+            whole = rest
+        last = whole.rsplit(b"\n", TAIL_LINES)
+        if len(last) > TAIL_LINES:
+            del last[0]  # lines the tail would drop anyway
+        first = self._number + whole.count(b"\n") + 2 - len(last)
+        self._number += whole.count(b"\n") + 1
+        for offset, raw in enumerate(last):
+            self._tail.append((first + offset, raw))
+            self._tail_bytes += len(raw)
         while len(self._tail) > TAIL_LINES or self._tail_bytes > TAIL_BYTES:
             self._tail_bytes -= len(self._tail.popleft()[1])
+
+    def _head_open(self) -> bool:
+        return len(self._head) < HEAD_LINES and self._head_bytes < HEAD_BYTES
 
     def blocks(self, extra: Iterable[tuple[int, str]] = ()) -> list[tuple[int, str]]:
         """The lines as (first line number, text) blocks; `extra` lines (the evidence) join them."""
@@ -62,7 +91,9 @@ class SearchableLines:
             self._take(self._partial)
             self._partial = b""
         lines = dict(self._head)
-        lines.update(self._tail)
+        if self._tail:
+            numbers = [number for number, _ in self._tail]
+            lines.update(zip(numbers, _shown_lines(b"\n".join(raw for _, raw in self._tail)), strict=True))
         for number, text in extra:
             lines.setdefault(number, _shown(text.encode()))
         return list(_grouped(sorted(lines.items())))
