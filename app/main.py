@@ -22,7 +22,7 @@ from app.api.uploads import sweep_spooled_uploads
 from app.config import Settings
 from app.diagnoser import build_checker, build_diagnoser
 from app.diagnosis.engine import Diagnoser
-from app.services.ingest_jobs import fail_orphaned_jobs, run_job
+from app.services.ingest_jobs import fail_abandoned_job, fail_orphaned_jobs, run_job
 from app.services.job_queue import InProcessQueue, job_queue
 from app.services.listeners import IngestListeners
 from app.slack.lifecycle import install_slack, running_slack
@@ -49,7 +49,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     run = partial(run_job, app.state.session_factory, diagnoser=app.state.diagnoser, settings=settings,
                   listeners=app.state.ingest_listeners)
     queue = job_queue(settings.sqlalchemy_url, run, app.state.diagnose_limiter,
-                      concurrency=settings.max_concurrent_diagnoses)
+                      concurrency=settings.max_concurrent_diagnoses,
+                      abandon=partial(fail_abandoned_job, app.state.session_factory))
     if isinstance(queue, InProcessQueue) and (orphans := fail_orphaned_jobs(app.state.session_factory)):
         logger.info("%d background diagnoses died with an earlier server; marked failed", orphans)
     app.state.job_queue = queue

@@ -103,6 +103,17 @@ def fail_orphaned_jobs(session_factory: sessionmaker[Session]) -> int:
     return failed
 
 
+def fail_abandoned_job(session_factory: sessionmaker[Session], job_id: str) -> bool:
+    """A job whose worker died with it unfinished (the queue saw its heartbeat stop): failed as a restart
+    fails them on the embedded store, its log deleted; False when it had ended after all."""
+    with session_factory.begin() as session:
+        job = session.get(IngestJob, job_id, with_for_update=True)
+        if job is None or job.status not in ("queued", "running"):
+            return False
+        _fail(job, "server_restarted", RESTARTED_MESSAGE)
+        return True
+
+
 def fail_job(session_factory: sessionmaker[Session], job_id: str, error: TrainwreckError) -> None:
     """A job that cannot run (its queue refused it): failed with the reason, its log deleted."""
     with session_factory.begin() as session:
