@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import random
 
-from app.services.log_search import HEAD_BYTES, HEAD_LINES, MAX_LINE_CHARS, TAIL_LINES, SearchableLines
+from app.services.log_search import EDGE_LINES, HEAD_BYTES, HEAD_LINES, MAX_LINE_CHARS, TAIL_LINES, SearchableLines
+
+
+def _word(number: int) -> str:
+    """A word of letters only, another for every number (lines that differ in more than their digits)."""
+    letters = ""
+    while number:
+        number, letter = divmod(number, 26)
+        letters += "abcdefghijklmnopqrstuvwxyz"[letter]
+    return letters
 
 
 def _indexed(log: bytes, *, seed: int, extra: list[tuple[int, str]] | None = None) -> dict[int, str]:
@@ -45,20 +54,36 @@ def test_a_short_log_is_indexed_whole_as_the_log_view_shows_it() -> None:
 
 def test_a_long_log_keeps_its_head_and_tail_with_their_line_numbers() -> None:
     total = 50_000
-    log = b"".join(b"line %d\n" % number for number in range(1, total + 1))
+    log = b"".join(f"line {number} {_word(number)}\n".encode() for number in range(1, total + 1))
     for seed in range(3):
         lines = _indexed(log, seed=seed, extra=[(25_000, "RuntimeError: the evidence")])
         wanted = [*range(1, HEAD_LINES + 1), 25_000, *range(total - TAIL_LINES + 1, total + 1)]
         assert sorted(lines) == wanted
-        assert all(text == f"line {number}" for number, text in lines.items() if number != 25_000)
+        assert all(text == f"line {number} {_word(number)}" for number, text in lines.items() if number != 25_000)
         assert lines[25_000] == "RuntimeError: the evidence"  # not stored there: the evidence joins as given
 
 
 def test_long_lines_end_the_head_at_its_byte_bound() -> None:
     width = 1000
-    log = b"".join(b"%06d " % number + b"y" * width + b"\n" for number in range(1, 5001))
+    log = b"".join(b"%06d " % number + _word(number).encode() + b"y" * width + b"\n" for number in range(1, 5001))
     lines = _indexed(log, seed=1)
     head = [number for number in sorted(lines) if number < 2500]
     assert head == list(range(1, len(head) + 1))
     assert HEAD_BYTES // (width + 7) <= len(head) <= HEAD_BYTES // (width + 7) + 1
     assert max(lines) == 5000 and all(text.startswith(f"{number:06d} ") for number, text in lines.items())
+
+
+def test_lines_that_repeat_but_for_their_digits_are_indexed_once_between_the_edges() -> None:
+    steps = 1000
+    log = b"[INFO:swift] args: model=acme/Walrus-13B\n" + b"".join(
+        b"{'loss': %.4f, 'grad_norm': %.3f, 'epoch': %.2f}\nTrain: %d/%d [00:%02d<01:00]\n"
+        % (2 - step / 1000, step / 7, step / 100, step, steps, step % 60)
+        for step in range(1, steps + 1)
+    ) + b"Saving model checkpoint to output/checkpoint-500\nRuntimeError: CUDA error: an illegal memory access\n"
+    lines = _indexed(log, seed=3)
+    last = 2 * steps + 3
+    assert set(range(1, EDGE_LINES + 1)) | set(range(last - EDGE_LINES + 1, last + 1)) <= set(lines)
+    middle = {number: text for number, text in lines.items() if EDGE_LINES < number <= last - EDGE_LINES}
+    assert len(middle) < 60  # one line per template of digits, of 1,600 lines there
+    assert lines[last] == "RuntimeError: CUDA error: an illegal memory access"
+    assert lines[1] == "[INFO:swift] args: model=acme/Walrus-13B"
