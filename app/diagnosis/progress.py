@@ -365,12 +365,15 @@ class ProgressTracker:
         return progress
 
     def _last_training_mark(self, total: int | None) -> StepMark | None:
+        """The last step mark of the last block with progress; the formats the loss values were read with
+        are tried first (a window of bars read with every format is most of a short log's cost)."""
         assert self._last_progress_block is not None
         data, first_line = self._last_progress_block
-        for start, end in _windows_backwards(len(data)):
-            marks = _training_marks(self._formats, data, start, end)
-            if total:
-                marks = [mark for mark in marks if mark[2] == total] or [mark for mark in marks if not mark[2]]
-            if marks:
-                return _mark(data, first_line, marks[-1])
+        for formats in (self._formats_seen, self._formats) if self._formats_seen else (self._formats,):
+            for start, end in _windows_backwards(len(data)):
+                marks = _training_marks(formats, data, start, end)
+                if total:
+                    marks = [mark for mark in marks if mark[2] == total] or [mark for mark in marks if not mark[2]]
+                if marks:
+                    return _mark(data, first_line, marks[-1])
         return None
