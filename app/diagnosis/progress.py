@@ -54,6 +54,7 @@ LOSS_SAMPLES_PER_BLOCK = 32  # for the first blocks; a long log's curve is thinn
 LOSS_SAMPLES_PER_LATER_BLOCK = 8
 DENSE_SAMPLED_BLOCKS = 16
 WINDOW = 64 * 1024
+_END_PROBE = 4096  # how much of a block's end (its start) is read first for its last (first) step mark
 _LOOKBACK = 600
 _LOSS_REACH = 256  # how far past the word `loss` its value may be read
 _SAME_LINE_REACH = 2048  # how far around a loss value its line is read for a step mark
@@ -250,8 +251,11 @@ class ProgressTracker:
             self._sample_losses(data, first_line, words)
 
     def _find_first_training_mark(self, data: bytes, first_line: int) -> None:
-        for start in range(0, len(data), WINDOW):
-            marks = _training_marks(self._formats, data, start, min(len(data), start + WINDOW), first_only=True)
+        probe_end = data.rfind(b"\n", 0, _END_PROBE) + 1  # whole lines only: no mark cut short
+        windows = [(0, probe_end)] if probe_end else []
+        windows += [(start, min(len(data), start + WINDOW)) for start in range(0, len(data), WINDOW)]
+        for start, end in windows:
+            marks = _training_marks(self._formats, data, start, end, first_only=True)
             if marks:
                 first = _mark(data, first_line, marks[0])
                 self._first_training_line, self._first_training_total = first.line, first.total
@@ -370,6 +374,11 @@ class ProgressTracker:
         assert self._last_progress_block is not None
         data, first_line = self._last_progress_block
         for formats in (self._formats_seen, self._formats) if self._formats_seen else (self._formats,):
+            # the block's last few KB first: a mark there that the filter below would keep is the answer
+            probe = [mark for mark in _training_marks(formats, data, max(0, len(data) - _END_PROBE), len(data))
+                     if not total or mark[2] == total]
+            if probe:
+                return _mark(data, first_line, probe[-1])
             for start, end in _windows_backwards(len(data)):
                 marks = _training_marks(formats, data, start, end)
                 if total:
