@@ -70,6 +70,11 @@ def too_large_notice(name: str, *, max_bytes: int) -> str:
     )
 
 
+def reading_notice(name: str, size: int) -> str:
+    """The first answer for a big log, so the thread knows it is being read."""
+    return f"Reading `{name}` ({_megabytes(size)}); I will answer here once it is diagnosed."
+
+
 def unreadable_notice(name: str, error: TrainwreckError) -> str:
     """The answer for a file the reader refused (corrupt compression, too large once decompressed, ...)."""
     return f"I could not read `{name}` as a training log: {error.message.rstrip('.')}. {HOW_TO_SEND}"

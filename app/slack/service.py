@@ -24,7 +24,7 @@ from app.slack.blocks import FEEDBACK_RIGHT, FEEDBACK_WRONG, SlackMessage, diagn
 from app.slack.client import SlackApiError, SlackClient, SlackIdentity
 from app.slack.commands import answer_command
 from app.slack.events import SlackPost, post_from_event
-from app.slack.files import content_problem, file_problem, too_large_notice, unreadable_notice
+from app.slack.files import content_problem, file_problem, reading_notice, too_large_notice, unreadable_notice
 from app.slack.pasted import looks_like_crash_log, pasted_text
 from app.store.repositories.slack_events import forget_slack_events_before, slack_event_seen
 from app.store.types import utc_now
@@ -179,6 +179,8 @@ class SlackService:
             if problem is not None:
                 self._reply(post, notice_message(problem), thread_ts=thread_ts)
                 return
+            if (size := path.stat().st_size) > self._settings.background_log_bytes:  # as the API's 202 says
+                self._reply(post, notice_message(reading_notice(file.name, size)), thread_ts=thread_ts)
             self._ingest_and_reply(post, path, thread_ts=thread_ts, team=team, filename=file.name)
 
     def _diagnose_pasted(self, post: SlackPost, text: str, *, team: str) -> None:

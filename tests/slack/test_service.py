@@ -202,6 +202,24 @@ def test_another_bots_log_is_diagnosed(slack: SlackSender, fake_slack: FakeSlack
 
 
 @SQLITE_ONLY
+def test_a_big_log_is_acknowledged_in_its_thread_before_its_diagnosis(
+    start_slack_app: Callable[..., SlackSender], fake_slack: FakeSlack, session_factory: sessionmaker[Session]
+) -> None:
+    """Past the size the API answers 202 for, the thread hears that the log is being read, then the diagnosis."""
+    log = oom_log(step=850)
+    slack = start_slack_app(background_log_bytes=len(log) - 1)
+    fake_slack.add_file("F0LOG", log, channel=TEAM_CHANNEL, ts=MESSAGE_TS)
+
+    slack.event(file_message("F0LOG"))
+    notice, answer = fake_slack.wait_for("chat.postMessage", count=2)
+
+    assert f"Reading `train.log` ({len(log):,} bytes); I will answer here once it is diagnosed" in notice.body["text"]
+    assert "`gpu_oom`" in reply_text(answer)
+    assert notice.body["thread_ts"] == answer.body["thread_ts"] == MESSAGE_TS
+    assert len(stored(session_factory)) == 1
+
+
+@SQLITE_ONLY
 def test_a_file_over_the_size_limit_gets_a_polite_reply_and_is_not_downloaded(
     start_slack_app: Callable[..., SlackSender], fake_slack: FakeSlack, session_factory: sessionmaker[Session]
 ) -> None:
