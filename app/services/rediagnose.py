@@ -75,13 +75,17 @@ def _remedy_names(result: dict[str, Any]) -> str:
     return ", ".join(str(item.get("parameter")) for item in remedies if isinstance(item, dict)) or "—"
 
 
-def preview_record(session: Session, record: DiagnosisRecord, *, diagnoser: Diagnoser,
-                   settings: Settings) -> PreviewedChange | None:
-    """How the current signatures would change one stored diagnosis (None: not at all); nothing written.
-    Raises TrainwreckError when its log cannot be diagnosed again."""
+def _preview_record(session: Session, record: DiagnosisRecord, *, diagnoser: Diagnoser,
+                   settings: Settings) -> tuple[bool, PreviewedChange | None]:
+    """Whether the stored log could be diagnosed again (why not is logged), and how the current signatures
+    would change its diagnosis (None: not at all); nothing written."""
     deadline = Deadline(settings.diagnose_timeout_seconds)
-    with open_log(session, record.id) as log:
-        now = diagnoser.diagnose(log, exit_code=record.exit_code, progress=deadline.check).to_dict()
+    try:
+        with open_log(session, record.id) as log:
+            now = diagnoser.diagnose(log, exit_code=record.exit_code, progress=deadline.check).to_dict()
+    except TrainwreckError as error:
+        logger.warning("diagnosis %s could not be re-diagnosed: %s", record.id, error.message)
+        return False, None
     stored = record.result
     differences = [
         (what, before, after)
@@ -92,7 +96,7 @@ def preview_record(session: Session, record: DiagnosisRecord, *, diagnoser: Diag
         )
         if before != after
     ]
-    return PreviewedChange(record.id, record.team.name, record.title, differences) if differences else None
+    return True, PreviewedChange(record.id, record.team.name, record.title, differences) if differences else None
 
 
 def preview_rediagnosis(
@@ -115,10 +119,8 @@ def preview_rediagnosis(
                 return report, changed
             for record in batch:
                 after = record.id
-                try:
-                    change = preview_record(session, record, diagnoser=diagnoser, settings=settings)
-                except TrainwreckError as error:
-                    logger.warning("diagnosis %s could not be re-diagnosed: %s", record.id, error.message)
+                read, change = _preview_record(session, record, diagnoser=diagnoser, settings=settings)
+                if not read:
                     report.failed += 1
                     continue
                 report.processed += 1
@@ -156,18 +158,15 @@ def preview_newest(
     page's worth, answered in seconds; `trainwreck rediagnose --all --dry-run` reads every one."""
     preview = SignaturePreview(diagnoser.version)
     started = time.monotonic()
+    filters = DiagnosisFilters(visible_team=visible_team)
     with session_factory() as session:
-        stale = diagnoses.made_with_other_signatures(
-            session, DiagnosisFilters(visible_team=visible_team), version=diagnoser.version, limit=limit
-        )
-        preview.stale = stale.total
-        for record in stale.items:
+        preview.stale = diagnoses.count_made_with_other_signatures(session, filters, version=diagnoser.version)
+        for record in diagnoses.newest_made_with_other_signatures(session, filters, version=diagnoser.version,
+                                                                  limit=limit):
             if preview.checked + preview.failed and time.monotonic() - started > budget_seconds:
                 break  # one at least, however slow
-            try:
-                change = preview_record(session, record, diagnoser=diagnoser, settings=settings)
-            except TrainwreckError as error:
-                logger.warning("diagnosis %s could not be re-diagnosed: %s", record.id, error.message)
+            read, change = _preview_record(session, record, diagnoser=diagnoser, settings=settings)
+            if not read:
                 preview.failed += 1
                 continue
             preview.checked += 1

@@ -31,9 +31,9 @@ from app.services.signature_skeleton import signature_skeleton
 from app.store.log_blobs import iter_log
 from app.store.repositories.diagnoses import (
     DiagnosisFilters,
+    count_made_with_other_signatures,
     get_diagnosis,
     list_failure_groups,
-    made_with_other_signatures,
 )
 from app.store.repositories.feedback import feedback_for, precision_by_signature
 from app.store.repositories.log_text import LineMatch, first_matches
@@ -295,8 +295,8 @@ def dashboard_page(request: Request, session: SessionDep, viewer: ViewerDep) -> 
         unknown=unknown_clusters(session, store_filters, limit=TOP_KINDS),
         origins=origin_rows(tally_by_origin(session, store_filters, group_by=window.by), limit=TOP_ORIGINS),
         groupings=ORIGIN_GROUPINGS,
-        stale_diagnoses=made_with_other_signatures(session, DiagnosisFilters(visible_team=viewer.team),
-                                                   version=request.app.state.diagnoser.version, limit=0).total,
+        stale_diagnoses=count_made_with_other_signatures(session, DiagnosisFilters(visible_team=viewer.team),
+                                                         version=request.app.state.diagnoser.version),
     )
 
 

@@ -148,9 +148,10 @@ def test_a_preview_reads_the_newest_stale_diagnoses_within_its_budget_and_writes
 ) -> None:
     created = ingest_logs(session_factory, diagnoser, store_settings, tmp_path, 3)
 
-    def preview(**bounds: float) -> SignaturePreview:
-        return preview_newest(session_factory, visible_team=None, diagnoser=team_diagnoser, settings=store_settings,
-                              **{"limit": 10, "budget_seconds": 60.0} | bounds)  # type: ignore[arg-type]
+    def preview(signatures: Diagnoser = team_diagnoser, *, team: str | None = None, limit: int = 10,
+                budget_seconds: float = 60.0) -> SignaturePreview:
+        return preview_newest(session_factory, visible_team=team, diagnoser=signatures, settings=store_settings,
+                              limit=limit, budget_seconds=budget_seconds)
 
     whole = preview()
     assert (whole.stale, whole.checked, whole.failed, whole.unchecked) == (3, 3, 0, 0)
@@ -161,9 +162,7 @@ def test_a_preview_reads_the_newest_stale_diagnoses_within_its_budget_and_writes
     assert (rushed.checked, rushed.unchecked) == (1, 2)
     assert (preview(limit=2).checked, preview(limit=2).unchecked) == (2, 1)
 
-    assert preview_newest(session_factory, visible_team="nlp", diagnoser=team_diagnoser, settings=store_settings,
-                          limit=10, budget_seconds=60).stale == 0
-    assert preview_newest(session_factory, visible_team=None, diagnoser=diagnoser, settings=store_settings,
-                          limit=10, budget_seconds=60).stale == 0  # made with the set loaded now
+    assert preview(team="nlp").stale == 0
+    assert preview(diagnoser).stale == 0  # made with the set loaded now
     with session_factory() as session:
         assert set(session.scalars(select(DiagnosisRecord.category))) == {"gpu_oom"}

@@ -218,16 +218,22 @@ def page_after(
     return list(session.scalars(statement))
 
 
-def made_with_other_signatures(
+def _made_with_other_signatures(filters: DiagnosisFilters, version: str) -> list[ColumnElement[bool]]:
+    return [*filter_conditions(filters), DiagnosisRecord.signature_set_version != version]
+
+
+def count_made_with_other_signatures(session: Session, filters: DiagnosisFilters, *, version: str) -> int:
+    """How many matching diagnoses were made with a signature set other than `version`."""
+    conditions = _made_with_other_signatures(filters, version)
+    return session.scalar(select(func.count()).select_from(DiagnosisRecord).where(*conditions)) or 0
+
+
+def newest_made_with_other_signatures(
     session: Session, filters: DiagnosisFilters, *, version: str, limit: int
-) -> Page[DiagnosisRecord]:
-    """The matching diagnoses made with a signature set other than `version`, newest first."""
-    conditions = [*filter_conditions(filters), DiagnosisRecord.signature_set_version != version]
-    total = session.scalar(select(func.count()).select_from(DiagnosisRecord).where(*conditions)) or 0
-    items = session.scalars(
-        select(DiagnosisRecord).where(*conditions).order_by(DiagnosisRecord.id.desc()).limit(limit)
-    ).all()
-    return Page(items=list(items), total=total)
+) -> list[DiagnosisRecord]:
+    """The newest matching diagnoses made with a signature set other than `version`."""
+    statement = select(DiagnosisRecord).where(*_made_with_other_signatures(filters, version))
+    return list(session.scalars(statement.order_by(DiagnosisRecord.id.desc()).limit(limit)))
 
 
 def replace_result(session: Session, record: DiagnosisRecord, diagnosis: Diagnosis, *, at: datetime) -> None:
