@@ -20,19 +20,21 @@ from app.diagnosis.settings import parameter_key, parse_value
 HEAD_LIMIT = 2 << 20
 MAX_PARAMETERS = 2000
 
-_MULTILINE_ARG = re.compile(rb"^(?:\[INFO:\w+\]\s*)?([a-z_][a-z0-9_]*)=([^\n]*?),?\r?$", re.M)
+_RANK = rb"(?:\[(?:rank|default)\d+\]:)?"  # torchrun's per-rank line prefix, allowed where a pattern is anchored
+_MULTILINE_ARG = re.compile(rb"^" + _RANK + rb"(?:\[INFO:\w+\]\s*)?([a-z_][a-z0-9_]*)=([^\n]*?),?\r?$", re.M)
 _INLINE_ARG = re.compile(rb"(?<![\w.-])([a-z_][a-z0-9_]*)=('[^'\n]{0,300}'|\"[^\"\n]{0,300}\"|[\w.+/:-]{1,300})")
 _DICT_ARG = re.compile(rb"'([a-z_][a-z0-9_]*)':\s*('[^'\n]{0,300}'|[\w.+-]{1,100})")
-_DOTTED_ARG = re.compile(rb"^\s*([a-z_][a-z0-9_]*) \.{3,} ([^\s]+)\r?$", re.M)  # Megatron's argument dump
+_DOTTED_ARG = re.compile(rb"^" + _RANK + rb"\s*([a-z_][a-z0-9_]*) \.{3,} ([^\s]+)\r?$", re.M)  # Megatron's argument dump
 _JSON_ARG = re.compile(rb"\"([a-z_][a-z0-9_]*)\":\s*(\"[^\"\n]{0,300}\"|[\w.+-]{1,100})")  # DeepSpeed's JSON config
-_YAML_ARG = re.compile(rb"^[ \t]*([a-z_][a-z0-9_]*):[ \t]+([^\s,#]+)[ \t]*\r?$", re.M)  # a pasted YAML config
-_SWIFT_INFO = re.compile(rb"^\[INFO:swift\] ([a-z_][a-z0-9_]*): ([^\s,]+)\r?$", re.M)
+_YAML_ARG = re.compile(rb"^" + _RANK + rb"[ \t]*([a-z_][a-z0-9_]*):[ \t]+([^\s,#]+)[ \t]*\r?$", re.M)  # a pasted YAML config
+_SWIFT_INFO = re.compile(rb"^" + _RANK + rb"\[INFO:swift\] ([a-z_][a-z0-9_]*): ([^\s,]+)\r?$", re.M)
 _ENV_ASSIGN = re.compile(
     rb"(?<![\w.-])((?:NCCL|TORCH|CUDA|PYTORCH|MASTER|NPROC|NNODES|WORLD|OMP|HF|ACCELERATE|DS|MEGATRON)[A-Z0-9_]*)"
     rb"=('[^'\n]*'|\"[^\"\n]*\"|[^\s,;]+)"
 )
+_ARGUMENTS = (_MULTILINE_ARG, _DOTTED_ARG, _SWIFT_INFO, _DICT_ARG, _JSON_ARG, _INLINE_ARG, _ENV_ASSIGN, _YAML_ARG)
 _COMMAND = re.compile(
-    rb"(?:^|[ \t`'\"$>])((?:[\w=:/.,-]+=[^\s]+[ \t]+)*(?:(?:swift|megatron)[ \t]+(?:sft|pt|rlhf|train)\b|"
+    rb"(?:^" + _RANK + rb"|[ \t`'\"$>])((?:[\w=:/.,-]+=[^\s]+[ \t]+)*(?:(?:swift|megatron)[ \t]+(?:sft|pt|rlhf|train)\b|"
     rb"torchrun\b|accelerate[ \t]+launch\b|deepspeed(?:[ \t]+[^\s`]+){0,8}?[ \t]+[^\s]+\.py\b|"
     rb"llamafactory-cli[ \t]+train\b|[^\s]*python[\d.]*[ \t]+(?:-m[ \t]+[\w.]+|[^\s]+\.py\b))[^\n`]{0,4000})",
     re.M,
@@ -52,10 +54,15 @@ _OOM_MEMORY = re.compile(
 _TRIED_ALLOCATE = re.compile(r"Tried to allocate ([\d.]+) ([GMK]iB)")
 # Progress lines (their learning_rate is the schedule's), warnings, and error messages (which quote values).
 _NOT_SETTINGS = re.compile(rb"['\"]loss['\"]|\bloss[=: ]|%\||it/s|Warning|warn\(|Error\b|Exception\b")
-# A traceback's frame line, the source line it quotes, and the carets under it.
-_QUOTED_FRAME = re.compile(rb'^[ \t]*File "[^\n]*(?:\n|\Z)(?:    [^\n]*(?:\n|\Z))?(?:[ \t]*\^[^\n]*(?:\n|\Z))?', re.M)
+# A traceback's frame line, and the source line it quotes and the carets under it after it.
+_FRAME_LINE = re.compile(rb"^" + _RANK + rb"[ \t]*File \"", re.M)
+_QUOTED_SOURCE = re.compile(rb"^" + _RANK + rb"    ", re.M)
+_CARETS = re.compile(rb"^" + _RANK + rb"[ \t]*\^", re.M)
 _RANK_PREFIX = re.compile(rb"\[(?:rank|default)(\d+)\]")
-_LINE_RANK_PREFIX = re.compile(rb"^\[(?:rank|default)\d+\]:", re.M)  # torchrun's per-rank line prefix
+_LONG_REPEAT = re.compile(rb"(?<!\\)\{(\d+),\d{3,}\}")
+# Screened for, in this order: the settings patterns, then these (the frameworks' marks follow them).
+_SCREENED = (*_ARGUMENTS, _COMMAND, _GPU_NAME, _WORLD_SIZE, _NOT_SETTINGS, _FRAME_LINE)
+_SETTINGS_SCREENED = (*_ARGUMENTS, _COMMAND, _GPU_NAME)  # read from settings lines only
 
 @dataclass(slots=True)
 class RunFacts:
@@ -122,9 +129,13 @@ class FactCollector:
     spelling (Megatron's `--micro-batch-size` over the `micro_batch_size` of its argument dump).
     """
 
-    def __init__(self, known_parameters: Collection[str] = (), *, frameworks: Sequence[Framework] = ()) -> None:
+    def __init__(
+        self, known_parameters: Collection[str] = (), *, frameworks: Sequence[Framework] = (),
+        screen: FactScreen | None = None,
+    ) -> None:
         self.facts = RunFacts()
         self._frameworks = [framework for framework in frameworks if framework.recognise]  # by precedence
+        self._screen = screen if screen is not None else FactScreen(self._frameworks)
         self._known = {parameter_key(name) for name in known_parameters}  # bare `key: value` lines count for these
         self._spellings: dict[str, str] = {}  # parameter_key -> the key in facts.parameters
         self._head_seen = 0
@@ -137,14 +148,13 @@ class FactCollector:
             return
         data = data[: HEAD_LIMIT - self._head_seen]
         self._head_seen += len(data)
-        self._read_framework(data)
+        lines = self._screen.lines(data)
+        self._read_framework(lines.marks)
         if ranks := set(_RANK_PREFIX.findall(data)):  # every line of a torchrun log carries one: few distinct
             self._max_rank = max(self._max_rank, *map(int, ranks))
         parameters = self.facts.parameters
-        settings_text = _settings_text(data)
-        patterns = (_MULTILINE_ARG, _DOTTED_ARG, _SWIFT_INFO, _DICT_ARG, _JSON_ARG, _INLINE_ARG, _ENV_ASSIGN, _YAML_ARG)
-        for pattern in patterns:
-            for match in pattern.finditer(settings_text):
+        for pattern in _ARGUMENTS:
+            for match in pattern.finditer(lines.settings(pattern)):
                 if len(parameters) >= MAX_PARAMETERS:
                     break
                 key = match.group(1).decode()
@@ -153,14 +163,14 @@ class FactCollector:
                 if parameter_key(key) not in self._spellings:
                     self._spellings[parameter_key(key)] = key
                     parameters[key] = parse_value(redact_text(match.group(2).decode("utf-8", "replace")))
-        if self.facts.command is None and (command := _COMMAND_SCREEN.search(settings_text)):
+        if self.facts.command is None and (command := _COMMAND.search(lines.settings(_COMMAND))):
             text = redact_text(command.group(1).decode("utf-8", "replace")).strip().strip("`'\"")
             self.facts.command = text
             for name, value in read_command(text).parameters.items():
                 self._set_typed(name, value)
-        if self.facts.world_size is None and (world := _WORLD_SIZE_SCREEN.search(data)):
+        if self.facts.world_size is None and (world := _WORLD_SIZE.search(lines.of(_WORLD_SIZE))):
             self.facts.world_size = int(next(group for group in world.groups() if group))
-        if self.facts.gpu is None and (gpu := _GPU_NAME_SCREEN.search(settings_text)):
+        if self.facts.gpu is None and (gpu := _GPU_NAME.search(lines.settings(_GPU_NAME))):
             self.facts.gpu = gpu.group(1).decode().strip()
 
     def _set_typed(self, name: str, value: Any) -> None:
@@ -172,10 +182,11 @@ class FactCollector:
         self._spellings[key] = name
         self.facts.parameters[name] = value
 
-    def _read_framework(self, data: bytes) -> None:
-        """The framework of highest precedence whose marks the log shows."""
+    def _read_framework(self, marks: Sequence[bytes]) -> None:
+        """The framework of highest precedence whose marks the log shows (`marks`: each one's lines)."""
         for rank, framework in enumerate(self._frameworks[: self._framework_rank]):
-            if any(marker.search(data) for marker in framework.recognise):
+            lines = marks[rank]
+            if lines and any(marker.search(lines) for marker in framework.recognise):
                 self.facts.framework = framework.id
                 self._framework_rank = rank
                 return
@@ -196,77 +207,83 @@ def read_error_facts(facts: RunFacts, text: str) -> None:
         facts.tried_to_allocate_gib = _gib(tried.group(1), tried.group(2))
 
 
-def _settings_text(data: bytes) -> bytes:
-    """The lines that may state settings: not progress lines (their learning_rate is the schedule's), not
-    warnings, and not the source lines a traceback quotes (`dtype=torch.float32` in code is no setting).
-    Each step is one pass over the whole text in C; Hyperscan finds the lines to leave out."""
-    text = _QUOTED_FRAME.sub(b"", _LINE_RANK_PREFIX.sub(b"", data))
-    left_out = _NOT_SETTINGS_SCREEN.matching_lines(text)
-    if not left_out:
-        return text
-    kept, position = [], 0
-    for start, end in left_out:
-        kept.append(text[position:start])
-        position = end
-    kept.append(text[position:])
-    return b"".join(kept)
+class FactScreen:
+    """The fact patterns and the frameworks' marks in one Hyperscan database, so that `re` reads only the lines
+    each may match. Each is screened a line at a time (one report per line) in prefilter mode, which never
+    misses a line the pattern matches."""
 
-
-class _LineScreen:
-    """A `re` pattern screened by Hyperscan in prefilter mode (it never misses a line the pattern matches), so
-    that `re` runs only from the lines that may hold a match. Compiled on first use unless loaded before (see
-    load_fact_screens); scratch per thread."""
-
-    def __init__(self, pattern: re.Pattern[bytes], *, every_match: bool = False) -> None:
-        self.pattern = pattern
-        self._flags = hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_PREFILTER
-        self._flags |= 0 if every_match else hyperscan.HS_FLAG_SINGLEMATCH
-        self._lock = threading.Lock()
-        self._database: hyperscan.Database | None = None
+    def __init__(self, frameworks: Sequence[Framework], cache_dir: Path | None = None) -> None:
+        """`frameworks`: those with marks, by precedence."""
+        marks = [(rank, marker.pattern) for rank, framework in enumerate(frameworks) for marker in framework.recognise]
+        expressions = [_line_expression(pattern) for pattern in (*(p.pattern for p in _SCREENED), *(m for _, m in marks))]
+        flags = hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_ALLOWEMPTY
+        try:
+            self._database = cached_database(expressions, [flags] * len(expressions), cache_dir)
+        except hyperscan.error as error:
+            raise ValueError(f"a framework's marks cannot be screened by Hyperscan: {error}") from None
+        self._mark_owners = [rank for rank, _ in marks]
+        self._frameworks = len(frameworks)
         self._scratch = threading.local()
 
-    def load(self, cache_dir: Path | None) -> hyperscan.Database:
-        with self._lock:
-            if self._database is None:
-                self._database = cached_database([self.pattern.pattern], [self._flags], cache_dir)
-            return self._database
-
-    def _match_ends(self, text: bytes) -> list[int]:
-        database = self._database or self.load(None)
+    def lines(self, text: bytes) -> HeadLines:
+        """Where, in this text, each pattern may match."""
         scratch = getattr(self._scratch, "space", None)
         if scratch is None:
-            scratch = self._scratch.space = hyperscan.Scratch(database)
-        ends: list[int] = []
-        database.scan(text, match_event_handler=lambda _id, _start, end, _flags, _context: ends.append(end),
-                      scratch=scratch)
-        return ends
-
-    def search(self, text: bytes) -> re.Match[bytes] | None:
-        """The pattern's first match, searched from the line where the screen saw it first, if it did."""
-        ends = self._match_ends(text)
-        return self.pattern.search(text, text.rfind(b"\n", 0, ends[0]) + 1) if ends else None
-
-    def matching_lines(self, text: bytes) -> list[tuple[int, int]]:
-        """(start, end after its newline) of every line where the pattern may match, in order."""
-        lines: list[tuple[int, int]] = []
-        for end in self._match_ends(text):
-            if lines and lines[-1][1] > end:
-                continue  # this line is taken already
-            line_end = text.find(b"\n", end)
-            lines.append((text.rfind(b"\n", 0, end) + 1, len(text) if line_end < 0 else line_end + 1))
-        return lines
+            scratch = self._scratch.space = hyperscan.Scratch(self._database)
+        ends: list[list[int]] = [[] for _ in range(len(_SCREENED) + len(self._mark_owners))]
+        self._database.scan(text, match_event_handler=lambda index, _start, end, _flags, _context: ends[index].append(end),
+                            scratch=scratch)
+        marks: list[set[int]] = [set() for _ in range(self._frameworks)]
+        for owner, mark_ends in zip(self._mark_owners, ends[len(_SCREENED):], strict=True):
+            marks[owner].update(mark_ends)
+        return HeadLines(text, ends[: len(_SCREENED)], [sorted(framework_ends) for framework_ends in marks])
 
 
-_NOT_SETTINGS_SCREEN = _LineScreen(_NOT_SETTINGS, every_match=True)
-_COMMAND_SCREEN = _LineScreen(_COMMAND)
-_WORLD_SIZE_SCREEN = _LineScreen(_WORLD_SIZE)
-_GPU_NAME_SCREEN = _LineScreen(_GPU_NAME)
+class HeadLines:
+    """One head block and, for each screened pattern, the ends of the lines it may match."""
+
+    def __init__(self, text: bytes, ends: list[list[int]], marks: list[list[int]]) -> None:
+        self._text = text
+        self._ends = ends
+        self._not_settings = set(ends[_SCREENED.index(_NOT_SETTINGS)])
+        self._frame_lines = set(ends[_SCREENED.index(_FRAME_LINE)])
+        self.marks = [self._join(line_ends) for line_ends in marks]  # by framework: the lines its marks may match
+
+    def of(self, pattern: re.Pattern[bytes]) -> bytes:
+        """The lines this pattern may match, joined."""
+        return self._join(self._ends[_SCREENED.index(pattern)])
+
+    def settings(self, pattern: re.Pattern[bytes]) -> bytes:
+        """The lines this pattern may match that may state settings: not progress lines (their learning_rate is
+        the schedule's), not warnings, and not the code a traceback quotes (`dtype=torch.float32` is no setting)."""
+        return self._join([end for end in self._ends[_SCREENED.index(pattern)]
+                           if end not in self._not_settings and not self._quoted(end)])
+
+    def _join(self, ends: list[int]) -> bytes:
+        text = self._text
+        return b"".join(text[text.rfind(b"\n", 0, end) + 1 : end + 1] for end in ends)
+
+    def _quoted(self, end: int) -> bool:
+        """Whether the line ending here is a traceback's frame line, or the source line or carets it quotes."""
+        if end in self._frame_lines:
+            return True
+        text = self._text
+        start = text.rfind(b"\n", 0, end) + 1
+        if start == 0:
+            return False
+        if start - 1 in self._frame_lines:  # the line after a frame line: the source it quotes, or carets
+            return bool(_QUOTED_SOURCE.match(text, start) or _CARETS.match(text, start))
+        if not _CARETS.match(text, start):
+            return False
+        source = text.rfind(b"\n", 0, start - 1) + 1  # carets under the source line a frame quotes
+        return source > 0 and source - 1 in self._frame_lines and bool(_QUOTED_SOURCE.match(text, source))
 
 
-def load_fact_screens(cache_dir: Path | None) -> None:
-    """Compile the fact screens now, or read them from the cache folder, rather than on first use."""
-    for screen in (_NOT_SETTINGS_SCREEN, _COMMAND_SCREEN, _WORLD_SIZE_SCREEN, _GPU_NAME_SCREEN):
-        screen.load(cache_dir)
+def _line_expression(pattern: bytes) -> bytes:
+    """The pattern as screened: matched up to its line's end, so that Hyperscan reports it once per line, and
+    with its long bounded repeats unbounded (a superset, which compiles in milliseconds, not seconds)."""
+    pattern = _LONG_REPEAT.sub(lambda repeat: b"{%s,}" % repeat[1], pattern)
+    return pattern if pattern.endswith(b"$") and not pattern.endswith(b"\\$") else b"(?:" + pattern + b")[^\n]*$"
 
 
 def _gib(amount: str, unit: str) -> float:
