@@ -85,7 +85,7 @@ class Diagnoser:
         }
         self._matcher = Matcher(signature_set, screen=screen, located=ExceptionCollector.LOCATED,
                                 frequent=ProgressTracker.FREQUENT, cache_dir=cache_dir)
-        self._fact_screen = FactScreen([framework for framework in self.frameworks.frameworks if framework.recognise], cache_dir)
+        self._fact_screen = FactScreen(self.frameworks.frameworks, cache_dir)
         self._relevant = relevant_parameters(signature_set)
         self._stages = StageClassifier(self.frameworks.frames)
         self._workers = ThreadPoolExecutor(max_workers=screen_workers or min(4, os.cpu_count() or 1),
@@ -120,7 +120,7 @@ class Diagnoser:
     def _scan(self, source: LogSource, on_progress: ProgressCallback | None) -> _Scan:
         state = ScanState()
         tracker = ProgressTracker(self.frameworks.step_formats)
-        facts = FactCollector(self._relevant, frameworks=self.frameworks.frameworks, screen=self._fact_screen)
+        facts = FactCollector(self._relevant, screen=self._fact_screen)
         markers = MarkerCollector(self.frameworks)
         exceptions = ExceptionCollector()
         collectors: list[Collector] = [tracker, facts, markers, exceptions]

@@ -24,9 +24,11 @@ _RANK = rb"(?:\[(?:rank|default)\d+\]:)?"  # torchrun's per-rank line prefix, al
 _MULTILINE_ARG = re.compile(rb"^" + _RANK + rb"(?:\[INFO:\w+\]\s*)?([a-z_][a-z0-9_]*)=([^\n]*?),?\r?$", re.M)
 _INLINE_ARG = re.compile(rb"(?<![\w.-])([a-z_][a-z0-9_]*)=('[^'\n]{0,300}'|\"[^\"\n]{0,300}\"|[\w.+/:-]{1,300})")
 _DICT_ARG = re.compile(rb"'([a-z_][a-z0-9_]*)':\s*('[^'\n]{0,300}'|[\w.+-]{1,100})")
-_DOTTED_ARG = re.compile(rb"^" + _RANK + rb"\s*([a-z_][a-z0-9_]*) \.{3,} ([^\s]+)\r?$", re.M)  # Megatron's argument dump
+# Megatron's argument dump
+_DOTTED_ARG = re.compile(rb"^" + _RANK + rb"\s*([a-z_][a-z0-9_]*) \.{3,} ([^\s]+)\r?$", re.M)
 _JSON_ARG = re.compile(rb"\"([a-z_][a-z0-9_]*)\":\s*(\"[^\"\n]{0,300}\"|[\w.+-]{1,100})")  # DeepSpeed's JSON config
-_YAML_ARG = re.compile(rb"^" + _RANK + rb"[ \t]*([a-z_][a-z0-9_]*):[ \t]+([^\s,#]+)[ \t]*\r?$", re.M)  # a pasted YAML config
+# a pasted YAML config
+_YAML_ARG = re.compile(rb"^" + _RANK + rb"[ \t]*([a-z_][a-z0-9_]*):[ \t]+([^\s,#]+)[ \t]*\r?$", re.M)
 _SWIFT_INFO = re.compile(rb"^" + _RANK + rb"\[INFO:swift\] ([a-z_][a-z0-9_]*): ([^\s,]+)\r?$", re.M)
 _ENV_ASSIGN = re.compile(
     rb"(?<![\w.-])((?:NCCL|TORCH|CUDA|PYTORCH|MASTER|NPROC|NNODES|WORLD|OMP|HF|ACCELERATE|DS|MEGATRON)[A-Z0-9_]*)"
@@ -34,7 +36,8 @@ _ENV_ASSIGN = re.compile(
 )
 _ARGUMENTS = (_MULTILINE_ARG, _DOTTED_ARG, _SWIFT_INFO, _DICT_ARG, _JSON_ARG, _INLINE_ARG, _ENV_ASSIGN, _YAML_ARG)
 _COMMAND = re.compile(
-    rb"(?:^" + _RANK + rb"|[ \t`'\"$>])((?:[\w=:/.,-]+=[^\s]+[ \t]+)*(?:(?:swift|megatron)[ \t]+(?:sft|pt|rlhf|train)\b|"
+    rb"(?:^" + _RANK + rb"|[ \t`'\"$>])((?:[\w=:/.,-]+=[^\s]+[ \t]+)*"
+    rb"(?:(?:swift|megatron)[ \t]+(?:sft|pt|rlhf|train)\b|"
     rb"torchrun\b|accelerate[ \t]+launch\b|deepspeed(?:[ \t]+[^\s`]+){0,8}?[ \t]+[^\s]+\.py\b|"
     rb"llamafactory-cli[ \t]+train\b|[^\s]*python[\d.]*[ \t]+(?:-m[ \t]+[\w.]+|[^\s]+\.py\b))[^\n`]{0,4000})",
     re.M,
@@ -129,13 +132,11 @@ class FactCollector:
     spelling (Megatron's `--micro-batch-size` over the `micro_batch_size` of its argument dump).
     """
 
-    def __init__(
-        self, known_parameters: Collection[str] = (), *, frameworks: Sequence[Framework] = (),
-        screen: FactScreen | None = None,
-    ) -> None:
+    def __init__(self, known_parameters: Collection[str] = (), *, screen: FactScreen | None = None) -> None:
+        """`screen`: the diagnoser's, which knows the frameworks; by default one that knows none."""
         self.facts = RunFacts()
-        self._frameworks = [framework for framework in frameworks if framework.recognise]  # by precedence
-        self._screen = screen if screen is not None else FactScreen(self._frameworks)
+        self._screen = screen if screen is not None else FactScreen(())
+        self._frameworks = self._screen.frameworks
         self._known = {parameter_key(name) for name in known_parameters}  # bare `key: value` lines count for these
         self._spellings: dict[str, str] = {}  # parameter_key -> the key in facts.parameters
         self._head_seen = 0
@@ -213,16 +214,17 @@ class FactScreen:
     misses a line the pattern matches."""
 
     def __init__(self, frameworks: Sequence[Framework], cache_dir: Path | None = None) -> None:
-        """`frameworks`: those with marks, by precedence."""
-        marks = [(rank, marker.pattern) for rank, framework in enumerate(frameworks) for marker in framework.recognise]
-        expressions = [_line_expression(pattern) for pattern in (*(p.pattern for p in _SCREENED), *(m for _, m in marks))]
+        """`frameworks` by precedence; those with no marks are never recognised."""
+        self.frameworks = [framework for framework in frameworks if framework.recognise]
+        marks = [(rank, mark.pattern) for rank, framework in enumerate(self.frameworks) for mark in framework.recognise]
+        patterns = [*(pattern.pattern for pattern in _SCREENED), *(mark for _, mark in marks)]
+        expressions = [_line_expression(pattern) for pattern in patterns]
         flags = hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_ALLOWEMPTY
         try:
             self._database = cached_database(expressions, [flags] * len(expressions), cache_dir)
         except hyperscan.error as error:
             raise ValueError(f"a framework's marks cannot be screened by Hyperscan: {error}") from None
         self._mark_owners = [rank for rank, _ in marks]
-        self._frameworks = len(frameworks)
         self._scratch = threading.local()
 
     def lines(self, text: bytes) -> HeadLines:
@@ -231,9 +233,12 @@ class FactScreen:
         if scratch is None:
             scratch = self._scratch.space = hyperscan.Scratch(self._database)
         ends: list[list[int]] = [[] for _ in range(len(_SCREENED) + len(self._mark_owners))]
-        self._database.scan(text, match_event_handler=lambda index, _start, end, _flags, _context: ends[index].append(end),
-                            scratch=scratch)
-        marks: list[set[int]] = [set() for _ in range(self._frameworks)]
+
+        def on_match(index: int, _start: int, end: int, _flags: int, _context: object) -> None:
+            ends[index].append(end)
+
+        self._database.scan(text, match_event_handler=on_match, scratch=scratch)
+        marks: list[set[int]] = [set() for _ in self.frameworks]
         for owner, mark_ends in zip(self._mark_owners, ends[len(_SCREENED):], strict=True):
             marks[owner].update(mark_ends)
         return HeadLines(text, ends[: len(_SCREENED)], [sorted(framework_ends) for framework_ends in marks])

@@ -117,3 +117,18 @@ def test_corrected_command_does_not_append_flags_the_run_never_showed(diagnoser:
     assert "--micro-batch-size 2" in command
     assert "attn_implementation" not in command
     assert "gradient_checkpointing" not in command
+
+
+def test_rank_prefixed_argument_dumps_are_read() -> None:
+    dump = "\n".join(f"[rank0]:{line}" for line in MEGATRON_DUMP.splitlines())
+    parameters = _facts(dump + "\n[rank0]:[INFO:swift] max_length: 2048\n[rank1]:gradient_accumulation_steps=8,")
+    assert parameters == {"micro_batch_size": 4, "seq_length": 4096, "train_iters": 5000, "max_length": 2048,
+                          "gradient_accumulation_steps": 8}
+
+
+def test_settings_on_progress_lines_and_after_the_head_are_not_read() -> None:
+    collector = FactCollector()
+    collector.feed(b"{'loss': 2.1, 'learning_rate': 4e-05, 'epoch': 0.1}\nper_device_train_batch_size=4\n")
+    collector.feed(b"x" * (2 << 20) + b"\n")
+    collector.feed(b"max_length=512\n")
+    assert collector.finish().parameters == {"per_device_train_batch_size": 4}
