@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Any, Literal
 
 import platformdirs
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from app.errors import SettingsError
+
+ENV_PREFIX = "TRAINWRECK_"
 
 
-class Settings(BaseSettings):
-    """Every setting of trainwreck, typed; see docs/settings.md for each one."""
+class Settings(BaseModel):
+    """Every setting of trainwreck, typed; see docs/settings.md for each one.
 
-    model_config = SettingsConfigDict(env_prefix="TRAINWRECK_", env_file=".env", extra="ignore")
+    Each is read from its environment variable (`TRAINWRECK_` and its name, any case), else from that line of
+    `.env` in the working folder, unless given as a keyword; `env_file=None` reads no `.env`. A plain model
+    rather than pydantic-settings' BaseSettings: importing that costs every `trainwreck diagnose` ~0.1 s.
+    """
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    def __init__(self, env_file: str | Path | None = ".env", **values: Any) -> None:
+        try:
+            super().__init__(**{**_environment(env_file), **values})
+        except ValidationError as error:
+            wrong = error.errors()[0]
+            name = str(wrong["loc"][0]) if wrong["loc"] else ""
+            field = type(self).model_fields.get(name)
+            where = _variable(name, field.validation_alias) if field is not None else name
+            raise SettingsError(f"setting {where}: {wrong['msg']}") from None
 
     data_dir: Path = Field(
         default=Path("trainwreck-data"), description="Where the embedded SQLite store and the uploads being read live."
@@ -36,18 +56,18 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL; unset means SQLite in data_dir. Use postgresql+psycopg://... for teams.",
     )
-    signature_dirs: Annotated[list[Path], NoDecode] = Field(
+    signature_dirs: list[Path] = Field(
         default_factory=list, description="Extra signature folders (a team's own), loaded after the built-in ones."
     )
     metrics_token: str | None = Field(
         default=None,
         description="The bearer token Prometheus sends for /metrics when auth is on (unset: /metrics is closed then).",
     )
-    framework_dirs: Annotated[list[Path], NoDecode] = Field(
+    framework_dirs: list[Path] = Field(
         default_factory=list,
         description="Extra framework folders (a trainer of your own: its step formats, spellings and frames).",
     )
-    rule_dirs: Annotated[list[Path], NoDecode] = Field(
+    rule_dirs: list[Path] = Field(
         default_factory=list,
         description="Extra rule folders for `trainwreck check` (a team's own), loaded after the built-in ones.",
     )
@@ -157,9 +177,19 @@ class Settings(BaseSettings):
             return [part for part in value.replace(",", ":").split(":") if part]
         return value
 
+    @field_validator("slack_channel_teams", "slack_webhook_url_prefixes", mode="before")
+    @classmethod
+    def _json(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"not JSON: {error}") from None
+        return value
+
     def export(self, *names: str) -> None:
         """Put these settings into the environment, for processes that build their own Settings (server workers)."""
-        values = {f"TRAINWRECK_{name.upper()}": getattr(self, name) for name in names}
+        values = {f"{ENV_PREFIX}{name.upper()}": getattr(self, name) for name in names}
         os.environ.update({key: str(value) for key, value in values.items() if value is not None})
 
     @property
@@ -180,6 +210,22 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'trainwreck.sqlite3').resolve()}"
 
 
+def _environment(env_file: str | Path | None) -> dict[str, str]:
+    """Each setting's value from the environment, or else from the .env file, by field name."""
+    names = {_variable(name, field.validation_alias).upper(): name for name, field in Settings.model_fields.items()}
+    found: dict[str, str] = {}
+    dotenv = dotenv_values(env_file) if env_file is not None and Path(env_file).is_file() else {}
+    for source in (dotenv, os.environ):  # the environment wins
+        for variable, value in source.items():
+            if (name := names.get(variable.upper())) is not None and value is not None:
+                found[name] = value
+    return found
+
+
+def _variable(name: str, alias: object) -> str:
+    return alias if isinstance(alias, str) else f"{ENV_PREFIX}{name.upper()}"
+
+
 def settings_reference() -> str:
     """Every setting as a Markdown table (docs/settings.md is this; a test keeps them equal)."""
     rows = ["| variable | default | what it does |", "|---|---|---|"]
@@ -187,7 +233,7 @@ def settings_reference() -> str:
         default = field.get_default(call_default_factory=True)
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
         shown = str(extra.get("shown_default") or ("unset" if default is None else f"`{default}`"))
-        variable = field.validation_alias if isinstance(field.validation_alias, str) else f"TRAINWRECK_{name.upper()}"
+        variable = _variable(name, field.validation_alias)
         rows.append(f"| `{variable}` | {shown} | {field.description} |")
     intro = "# Settings\n\nEnvironment variables (or lines of `.env`), read only by `app/config.py`.\n\n"
     return intro + "\n".join(rows) + "\n"

@@ -14,6 +14,10 @@ class TrainwreckError(Exception):
         self.message = message
 
 
+class SettingsError(TrainwreckError):
+    """A setting (an environment variable or a line of .env) has a value of the wrong kind."""
+
+
 class UnreadableLogError(TrainwreckError):
     """The log could not be read: bad compression, too large once decompressed, ..."""
 

@@ -13,7 +13,7 @@ import hyperscan
 
 from app.diagnosis.command import read_command
 from app.diagnosis.frameworks import Framework
-from app.diagnosis.matcher import cached_database
+from app.diagnosis.knowledge import cached_database
 from app.diagnosis.redact import redact_text
 from app.diagnosis.settings import parameter_key, parse_value
 

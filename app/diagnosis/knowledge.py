@@ -19,15 +19,14 @@ from functools import cache
 from pathlib import Path
 from typing import Protocol, TypeVar, cast
 
+import hyperscan
 import regex
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.errors import SignatureError, one_line
 
 logger = logging.getLogger(__name__)
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SpecT = TypeVar("SpecT", bound=BaseModel)
 
 
@@ -51,8 +50,10 @@ class Samples(BaseModel):
 
 def read_spec(path: Path, schema: type[SpecT], *, kind: str) -> SpecT:
     """The file validated against its schema; SignatureError names the file and the field otherwise."""
+    import yaml  # only when the cache does not answer: a fresh `trainwreck diagnose` reads no YAML
+
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise SignatureError(f"{path}: cannot read as YAML: {one_line(error)}") from None
     if not isinstance(raw, dict):
@@ -136,6 +137,20 @@ def _write_cache(path: Path, items: list[ItemT]) -> None:
         logger.info("cannot cache knowledge %s: %s", path, error)
         return
     write_cache_file(path, data)
+
+
+def cached_database(expressions: list[bytes], flags: list[int], cache_dir: Path | None) -> hyperscan.Database:
+    """A Hyperscan block-mode database, read from the cache folder when it was compiled before (hyperscan.error
+    if it does not compile)."""
+    key = repr((expressions, flags, getattr(hyperscan, "__version__", ""))).encode()
+    cached = cache_dir / f"hyperscan-{hashlib.sha256(key).hexdigest()[:24]}.db" if cache_dir is not None else None
+    database = read_cache_file(cached, lambda data: hyperscan.loadb(data, hyperscan.HS_MODE_BLOCK))
+    if database is None:
+        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        database.compile(expressions=expressions, ids=list(range(len(expressions))), flags=flags)
+        if cached is not None:
+            write_cache_file(cached, hyperscan.dumpb(database))
+    return database
 
 
 def read_cache_file(path: Path | None, parse: Callable[[bytes], CachedT]) -> CachedT | None:

@@ -6,8 +6,6 @@ readers of the log (progress, save markers, exception lines), so each block is s
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 import logging
 import threading
 from collections.abc import Collection, Iterator
@@ -17,12 +15,11 @@ from pathlib import Path
 import hyperscan
 import regex
 
-from app.diagnosis.knowledge import read_cache_file, write_cache_file
+from app.diagnosis.knowledge import cached_database
 from app.diagnosis.reader import LineBlock
 from app.diagnosis.signatures import CompiledPattern, Signature, SignatureSet
 
 logger = logging.getLogger(__name__)
-_HYPERSCAN_VERSION = importlib.metadata.version("hyperscan")
 
 PATTERN_TIMEOUT_SECONDS = 0.5
 MAX_TIMEOUTS_PER_PATTERN = 3
@@ -87,19 +84,6 @@ def _line_at(data: bytes, start: int, end: int) -> bytes:
     if segment_end < 0:
         segment_end = line_end
     return data[max(segment_start, line_start) : segment_end][:MAX_LINE_TEXT]
-
-
-def cached_database(expressions: list[bytes], flags: list[int], cache_dir: Path | None) -> hyperscan.Database:
-    """The compiled database, read from the cache folder when it was compiled before (hyperscan.error if
-    it does not compile)."""
-    digest = hashlib.sha256(repr((expressions, flags, _HYPERSCAN_VERSION)).encode()).hexdigest()[:24]
-    cached = cache_dir / f"hyperscan-{digest}.db" if cache_dir is not None else None
-    database = read_cache_file(cached, lambda data: hyperscan.loadb(data, hyperscan.HS_MODE_BLOCK))
-    if database is None:
-        database = _compile(expressions, flags)
-        if cached is not None:
-            write_cache_file(cached, hyperscan.dumpb(database))
-    return database
 
 
 def _screen_database(name: str, expression: bytes, cache_dir: Path | None) -> hyperscan.Database:

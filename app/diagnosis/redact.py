@@ -7,8 +7,6 @@ without secrets costs one fast scan. The set is built on first use, not at impor
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,19 +15,11 @@ import hyperscan
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.diagnosis.knowledge import (
-    Samples,
-    compiled_pattern,
-    load_folders,
-    read_cache_file,
-    read_spec,
-    write_cache_file,
-)
+from app.diagnosis.knowledge import Samples, cached_database, compiled_pattern, load_folders, read_spec
 from app.resources import bundled
 
 BUILTIN_REDACTION_DIR = bundled("redactions")
 PATTERN_TIMEOUT_SECONDS = 1.0
-_HYPERSCAN_VERSION = importlib.metadata.version("hyperscan")
 _SCREEN_FLAGS = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_PREFILTER
 
 
@@ -80,15 +70,7 @@ class Redactor:
     def __init__(self, forms: list[RedactionForm], *, cache_dir: Path | None = None) -> None:
         self.forms = forms
         expressions = [regex.sub(r"\(\?P<\w+>", "(?:", form.spec.pattern).encode("utf-8") for form in forms]
-        digest = hashlib.sha256(repr((expressions, _SCREEN_FLAGS, _HYPERSCAN_VERSION)).encode()).hexdigest()[:24]
-        cached = cache_dir / f"redaction-{digest}.db" if cache_dir is not None else None
-        screen = read_cache_file(cached, lambda data: hyperscan.loadb(data, hyperscan.HS_MODE_BLOCK))
-        if screen is None:
-            screen = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            screen.compile(expressions=expressions, ids=list(range(len(forms))), flags=[_SCREEN_FLAGS] * len(forms))
-            if cached is not None:
-                write_cache_file(cached, hyperscan.dumpb(screen))
-        self._screen = screen
+        self._screen = cached_database(expressions, [_SCREEN_FLAGS] * len(forms), cache_dir)
         self._scratch = threading.local()  # Hyperscan scratch space is per scan in flight: one per thread
 
     def redact(self, data: bytes) -> bytes:

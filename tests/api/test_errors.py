@@ -60,7 +60,7 @@ def test_an_unexpected_error_answers_500_without_details(make_app: Callable[...,
 
 def test_an_unreachable_store_answers_503(diagnoser: Diagnoser, tmp_path: object) -> None:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        env_file=None,
         database_url="postgresql+psycopg://nobody@127.0.0.1:1/nothing",
         auth="auto",
     )

@@ -91,7 +91,7 @@ def test_a_diagnoser_from_cached_sets_diagnoses_as_a_fresh_one(tmp_path: Path) -
 def test_a_redactor_from_the_cache_redacts_every_sample(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     load_redactor(cache_dir=cache)
-    assert list(cache.glob("redaction-*.db")) and _cache_files(cache, "redaction")
+    assert list(cache.glob("hyperscan-*.db")) and _cache_files(cache, "redaction")
     redactor = load_redactor(cache_dir=cache)
     assert len(redactor.forms) == len(list(BUILTIN_REDACTION_DIR.glob("*.yaml")))
     for form in redactor.forms:
