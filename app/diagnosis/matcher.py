@@ -7,10 +7,14 @@ readers of the log (progress, save markers, exception lines), so each block is s
 from __future__ import annotations
 
 import logging
+import re
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from re import _constants as sre_constants  # type: ignore[attr-defined]
+from re import _parser as sre_parser  # type: ignore[attr-defined]
+from typing import Any
 
 import hyperscan
 import regex
@@ -35,6 +39,19 @@ SIGNATURE_FLAGS = hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_ALLOWEMPTY
 _LIKELY_UNSUPPORTED = regex.compile(r"\(\?<?[=!]|\(\?>|\\[1-9]|\(\?P=|\\g<")
 
 
+# What every NaN/Inf pattern spells (any case) and no healthy training log prints on most lines: the patterns
+# whose every match holds one are scanned only in blocks where the gate saw one. On a loss line every step,
+# their engines would otherwise start at each `loss` and `grad_norm`, most of the whole scan's cost.
+# `inf` counts only as a word of its own (not the `INFO` of every logger line).
+GATE_WORDS = ("nan", "finite", "infinit")
+GATE_WHOLE_WORDS = ("inf",)
+_GATE = "gate"
+# Where `INFO` is on most lines (NCCL_DEBUG=INFO, a logger's every line), the gate's `inf` would fire its check
+# on each: those blocks are scanned with every pattern in one database instead, as the gate saves nothing there.
+_DENSE_SAMPLE = 64 * 1024
+_DENSE_INFO = 16  # INFO's in a block's first 64 KB
+_GATE_EXPRESSION = ("(?i)" + "|".join([*GATE_WORDS, *(rf"{word}\b" for word in GATE_WHOLE_WORDS)])).encode()
+
 _RAISE_STATEMENT = regex.compile(rb"(?:\[[^\]\n]{0,40}\]:?)?[ \t]*raise[ \t]")
 
 
@@ -46,6 +63,14 @@ class Hit:
     line: int
     text: str
     context: str = ""  # up to CONTEXT_BYTES of the log just before the line (traceback frames)
+
+
+@dataclass(frozen=True, slots=True)
+class _Database:
+    """A compiled Hyperscan database and what each of its expression ids stands for."""
+
+    database: hyperscan.Database | None
+    targets: list[int | str]  # pattern index or screen name, by expression id
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +146,10 @@ def _screen_flags(expression: bytes, base: int) -> int | None:
 
 
 class Matcher:
-    """Signature patterns and named screen patterns in one Hyperscan database, plus the `regex` confirmers."""
+    """Signature patterns and named screen patterns in Hyperscan databases, plus the `regex` confirmers.
+
+    A block is scanned without the NaN/Inf patterns (see GATE_WORDS) when a first scan, for the gate words
+    alone, sees none in it; otherwise with every pattern at once."""
 
     def __init__(
         self,
@@ -147,7 +175,10 @@ class Matcher:
         screens = screen or {}
         entries.extend((expression, name) for name, expression in screens.items() if name not in frequent)
         self._located = frozenset(located)
-        self._database = self._load_or_compile(entries, [self._flags(entry) for entry in entries], cache_dir)
+        gated = [entry for entry in entries if always_spells(entry[0], GATE_WORDS, GATE_WHOLE_WORDS)]
+        self._every = self._load_or_compile(entries, cache_dir)
+        self._ungated = self._load_or_compile([entry for entry in entries if entry not in gated], cache_dir)
+        self._gate = self._load_or_compile([(_GATE_EXPRESSION, _GATE)] if gated else [], cache_dir)
         self._frequent = [
             (name, _screen_database(name, screens[name], cache_dir)) for name in frequent if name in screens
         ]
@@ -159,18 +190,17 @@ class Matcher:
             hyperscan.HS_FLAG_PREFILTER if _LIKELY_UNSUPPORTED.search(expression.decode()) else 0
         )
 
-    def _load_or_compile(
-        self, entries: list[tuple[bytes, int | str]], flags: list[int], cache_dir: Path | None
-    ) -> hyperscan.Database | None:
-        self._entries = [target for _, target in entries]
+    def _load_or_compile(self, entries: list[tuple[bytes, int | str]], cache_dir: Path | None) -> _Database:
         if not entries:
-            return None
+            return _Database(None, [])
+        flags = [self._flags(entry) for entry in entries]
         try:
-            return cached_database([expression for expression, _ in entries], flags, cache_dir)
+            database = cached_database([expression for expression, _ in entries], flags, cache_dir)
         except hyperscan.error:
             return self._compile_screenable(entries)
+        return _Database(database, [target for _, target in entries])
 
-    def _compile_screenable(self, entries: list[tuple[bytes, int | str]]) -> hyperscan.Database | None:
+    def _compile_screenable(self, entries: list[tuple[bytes, int | str]]) -> _Database:
         """Slow path: find, pattern by pattern, how Hyperscan can screen each; the rest are always confirmed."""
         screenable: list[tuple[bytes, int, int | str]] = []
         for expression, target in entries:
@@ -182,10 +212,10 @@ class Matcher:
                 logger.info("pattern %r is not screened by Hyperscan", expression)
             else:
                 raise ValueError(f"screen pattern {target!r} cannot be compiled by Hyperscan")
-        self._entries = [target for _, _, target in screenable]
         if not screenable:
-            return None
-        return _compile([item[0] for item in screenable], [item[1] for item in screenable])
+            return _Database(None, [])
+        database = _compile([item[0] for item in screenable], [item[1] for item in screenable])
+        return _Database(database, [target for _, _, target in screenable])
 
     def scan(self, block: LineBlock, data: bytes, state: ScanState) -> dict[str, int]:
         """Record every signature line of one block (ANSI codes removed); return the screen names that fired."""
@@ -200,18 +230,11 @@ class Matcher:
         reasoning over earlier blocks goes on.
         """
         screened = Screened(screens={}, candidates={})
-        if self._database is not None:
-            entries = self._entries
-            candidates = screened.candidates
-
-            def on_match(entry_id: int, start: int, end: int, flags: int, context: object) -> None:
-                target = entries[entry_id]
-                if isinstance(target, str):
-                    screened.screens[target] = end
-                elif len(ends := candidates.setdefault(target, [])) < MAX_CANDIDATE_LINES:
-                    ends.append(end)
-
-            self._database.scan(data, match_event_handler=on_match, scratch=self._thread_scratch(self._database))
+        every_pattern = True
+        if self._gate.database is not None and data.count(b"INF", 0, _DENSE_SAMPLE) < _DENSE_INFO:
+            self._scan(self._gate, data, screened)
+            every_pattern = screened.screens.pop(_GATE, None) is not None
+        self._scan(self._every if every_pattern else self._ungated, data, screened)
         for name, database in self._frequent:
 
             def on_frequent(entry_id: int, start: int, end: int, flags: int, context: object, name: str = name) -> None:
@@ -219,6 +242,21 @@ class Matcher:
 
             database.scan(data, match_event_handler=on_frequent, scratch=self._thread_scratch(database))
         return screened
+
+    def _scan(self, compiled: _Database, data: bytes, screened: Screened) -> None:
+        if compiled.database is None:
+            return
+        targets = compiled.targets
+        candidates = screened.candidates
+
+        def on_match(entry_id: int, start: int, end: int, flags: int, context: object) -> None:
+            target = targets[entry_id]
+            if isinstance(target, str):
+                screened.screens[target] = end
+            elif len(ends := candidates.setdefault(target, [])) < MAX_CANDIDATE_LINES:
+                ends.append(end)
+
+        compiled.database.scan(data, match_event_handler=on_match, scratch=self._thread_scratch(compiled.database))
 
     def confirm(self, block: LineBlock, data: bytes, state: ScanState, screened: Screened) -> None:
         """Confirm with `regex` the lines the screen pointed at, in block order (hits are order-dependent)."""
@@ -298,6 +336,55 @@ class Matcher:
                                     timeout=PATTERN_TIMEOUT_SECONDS)
             if found is not None:
                 yield found
+
+
+def always_spells(expression: bytes, words: Sequence[str], whole_words: Sequence[str] = ()) -> bool:
+    """Whether every match of the pattern holds one of these words, or one of the whole words followed by a word
+    boundary, in any case, as Python's own parse of the pattern shows it: a run of literal characters that
+    spells one, in every branch and with or without each optional part. False where it cannot tell (syntax
+    only `regex` knows, a word split across groups), which only costs speed."""
+    try:
+        tree = sre_parser.parse(expression.decode("utf-8"))
+    except (re.error, UnicodeDecodeError, OverflowError, RecursionError):
+        return False
+    return _spells(list(tree), "", tuple(words), tuple(whole_words), budget=[4096])
+
+
+_WORD_CHARACTER = re.compile(r"\w")
+_BOUNDARIES = {sre_constants.AT_BOUNDARY, sre_constants.AT_END, sre_constants.AT_END_STRING}
+
+
+def _spells(
+    items: list[tuple[Any, Any]], run: str, words: tuple[str, ...], whole_words: tuple[str, ...], budget: list[int]
+) -> bool:
+    """Whether every match of this sequence, after a run of literal text, spells a word (see always_spells)."""
+    budget[0] -= 1
+    if budget[0] < 0:  # optional parts multiply the ways through; past a few hundred, give up
+        return False
+    for index, (op, argument) in enumerate(items):
+        if op is sre_constants.LITERAL:
+            character = chr(argument).lower()
+            if not _WORD_CHARACTER.match(character) and any(run.endswith(word) for word in whole_words):
+                return True
+            run += character
+            if any(word in run for word in words):
+                return True
+            continue
+        if op is sre_constants.AT and argument in _BOUNDARIES and any(run.endswith(word) for word in whole_words):
+            return True
+        rest = items[index + 1 :]
+        repeat = op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, sre_constants.POSSESSIVE_REPEAT)
+        if op is sre_constants.BRANCH:  # every branch, with what follows it
+            return all(_spells([*branch, *rest], run, words, whole_words, budget) for branch in argument[1])
+        if op is sre_constants.SUBPATTERN:
+            return _spells([*argument[-1], *rest], run, words, whole_words, budget)
+        if repeat and argument[0] == 0 and argument[1] == 1:  # an optional part: with it and without
+            return (_spells([*argument[2], *rest], run, words, whole_words, budget)
+                    and _spells(rest, run, words, whole_words, budget))
+        if repeat and argument[0] >= 1 and _spells(list(argument[2]), run, words, whole_words, budget):
+            return True  # its first time through spells one
+        run = ""  # anything else breaks the run of literals (which only makes the answer False more often)
+    return False
 
 
 def _quoted_source(data: bytes, offset: int) -> bool:
