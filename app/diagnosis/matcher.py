@@ -6,6 +6,7 @@ readers of the log (progress, save markers, exception lines), so each block is s
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 import threading
@@ -260,8 +261,9 @@ class Matcher:
 
     def confirm(self, block: LineBlock, data: bytes, state: ScanState, screened: Screened) -> None:
         """Confirm with `regex` the lines the screen pointed at, in block order (hits are order-dependent)."""
+        lines = _LineIndex(data, block.first_line)
         for pattern_id in sorted({*screened.candidates, *self._always_confirmed}):
-            self._confirm(pattern_id, block, data, state, screened.candidates.get(pattern_id))
+            self._confirm(pattern_id, data, lines, state, screened.candidates.get(pattern_id))
 
     def _thread_scratch(self, database: hyperscan.Database) -> hyperscan.Scratch:
         spaces: dict[int, hyperscan.Scratch] | None = getattr(self._scratch, "spaces", None)
@@ -273,7 +275,7 @@ class Matcher:
         return scratch
 
     def _confirm(
-        self, pattern_id: int, block: LineBlock, data: bytes, state: ScanState, ends: list[int] | None
+        self, pattern_id: int, data: bytes, lines: _LineIndex, state: ScanState, ends: list[int] | None
     ) -> None:
         """Confirm a pattern on the lines Hyperscan reported (each search bounded to its line), or on the
         whole block for a pattern Hyperscan cannot screen (ends is None)."""
@@ -284,14 +286,11 @@ class Matcher:
         counted = state.counts.get(signature.id, 0)
         if counted >= MAX_HITS_PER_SIGNATURE:
             return
-        line = block.first_line
-        counted_to = 0
         try:
             for match in self._matches(pattern.compiled.compiled, data, ends):
                 if counted >= MAX_HITS_PER_SIGNATURE:
                     break
-                line += data.count(b"\n", counted_to, match.start())
-                counted_to = match.start()
+                line = lines.line_at(match.start())
                 if (
                     (signature.id, line) in state.lines_hit
                     or not _shown_after(pattern.compiled, data, match.start())
@@ -336,6 +335,22 @@ class Matcher:
                                     timeout=PATTERN_TIMEOUT_SECONDS)
             if found is not None:
                 yield found
+
+
+class _LineIndex:
+    """Line numbers of offsets in one block, each newline counted once however many patterns ask."""
+
+    def __init__(self, data: bytes, first_line: int) -> None:
+        self._data = data
+        self._offsets = [0]  # offsets counted to, sorted, and the line at each
+        self._lines = [first_line]
+
+    def line_at(self, offset: int) -> int:
+        index = bisect.bisect_right(self._offsets, offset) - 1
+        line = self._lines[index] + self._data.count(b"\n", self._offsets[index], offset)
+        self._offsets.insert(index + 1, offset)
+        self._lines.insert(index + 1, line)
+        return line
 
 
 def always_spells(expression: bytes, words: Sequence[str], whole_words: Sequence[str] = ()) -> bool:

@@ -245,7 +245,7 @@ class ProgressTracker:
             if marker is not None:
                 self._training_started_line = first_line + data.count(b"\n", 0, marker.start())
         if "bad_loss" in fired and self._first_bad is None:
-            self._read_first_bad_loss(data, first_line)
+            self._read_first_bad_loss(data, first_line, fired["bad_loss"])
         if "loss" in fired:
             words = [b"loss"] + [word for word, name in _LOSS_SPELLINGS if name in fired]
             self._sample_losses(data, first_line, words)
@@ -292,8 +292,12 @@ class ProgressTracker:
         self._last_step_seen = step
         return LossPoint(step=step, loss=value)
 
-    def _read_first_bad_loss(self, data: bytes, first_line: int) -> None:
-        match = _BAD_LOSS.search(data)
+    def _read_first_bad_loss(self, data: bytes, first_line: int, screened_end: int) -> None:
+        """The first NaN/Inf loss, searched from the line _LOSS_REACH before the end of the screen's first match:
+        the screen's pattern holds every match of _BAD_LOSS, so none starts earlier (but after that much
+        whitespace). A search of the whole block in `re` took ~0.2 s for each 4 MB."""
+        start = data.rfind(b"\n", 0, max(0, screened_end - _LOSS_REACH)) + 1
+        match = _BAD_LOSS.search(data, start)
         if match is None:
             return
         point = self._point_at(data, match.start(), math.nan if b"nan" in match.group(1).lower() else math.inf)

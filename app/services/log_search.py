@@ -6,8 +6,10 @@ finds its words at their first line, and the index of a training log shrinks sev
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Iterator
+from itertools import accumulate
 
 from app.diagnosis.reader import strip_ansi
 
@@ -65,13 +67,15 @@ class SearchableLines:
             room = HEAD_LINES - len(self._head)
             lines = whole.split(b"\n", room)
             rest = lines.pop() if len(lines) > room else None  # the lines past the room, still joined
-            for index, text in enumerate(_shown_lines(b"\n".join(lines))):
-                if not self._head_open():  # its byte bound reached
-                    rest = b"\n".join(lines[index:] + ([] if rest is None else [rest]))
-                    break
-                self._number += 1
-                self._head.append((self._number, text))
-                self._head_bytes += len(text)
+            texts = _shown_lines(b"\n".join(lines))
+            # a line is taken while the head holds fewer than HEAD_BYTES before it
+            before = list(accumulate(map(len, texts), initial=self._head_bytes))
+            taken = bisect_left(before, HEAD_BYTES, hi=len(texts))
+            self._head.extend(zip(range(self._number + 1, self._number + taken + 1), texts[:taken], strict=True))
+            self._number += taken
+            self._head_bytes = before[taken]
+            if taken < len(texts):  # its byte bound reached
+                rest = b"\n".join(lines[taken:] + ([] if rest is None else [rest]))
             if rest is None:
                 return
             whole = rest
