@@ -63,9 +63,9 @@ _QUOTED_SOURCE = re.compile(rb"^" + _RANK + rb"    ", re.M)
 _CARETS = re.compile(rb"^" + _RANK + rb"[ \t]*\^", re.M)
 _RANK_PREFIX = re.compile(rb"\[(?:rank|default)(\d+)\]")
 _LONG_REPEAT = re.compile(rb"(?<!\\)\{(\d+),\d{3,}\}")
-# Screened for, in this order: the settings patterns, then these (the frameworks' marks follow them).
-_SCREENED = (*_ARGUMENTS, _COMMAND, _GPU_NAME, _WORLD_SIZE, _NOT_SETTINGS, _FRAME_LINE)
-_SETTINGS_SCREENED = (*_ARGUMENTS, _COMMAND, _GPU_NAME)  # read from settings lines only
+# What the head's screen looks for, in this order (the frameworks' marks follow them).
+_SCREENED = (*_ARGUMENTS, _COMMAND, _GPU_NAME, _WORLD_SIZE)
+
 
 @dataclass(slots=True)
 class RunFacts:
@@ -250,8 +250,7 @@ class HeadLines:
     def __init__(self, text: bytes, ends: list[list[int]], marks: list[list[int]]) -> None:
         self._text = text
         self._ends = ends
-        self._not_settings = set(ends[_SCREENED.index(_NOT_SETTINGS)])
-        self._frame_lines = set(ends[_SCREENED.index(_FRAME_LINE)])
+        self._settings_lines: dict[int, bool] = {}  # line end -> whether it may state settings
         self.marks = [self._join(line_ends) for line_ends in marks]  # by framework: the lines its marks may match
 
     def of(self, pattern: re.Pattern[bytes]) -> bytes:
@@ -259,29 +258,38 @@ class HeadLines:
         return self._join(self._ends[_SCREENED.index(pattern)])
 
     def settings(self, pattern: re.Pattern[bytes]) -> bytes:
-        """The lines this pattern may match that may state settings: not progress lines (their learning_rate is
-        the schedule's), not warnings, and not the code a traceback quotes (`dtype=torch.float32` is no setting)."""
-        return self._join([end for end in self._ends[_SCREENED.index(pattern)]
-                           if end not in self._not_settings and not self._quoted(end)])
+        """The lines this pattern may match that may state settings (see _states_settings)."""
+        verdicts = self._settings_lines
+        kept = []
+        for end in self._ends[_SCREENED.index(pattern)]:
+            verdict = verdicts.get(end)
+            if verdict is None:
+                verdict = verdicts[end] = self._states_settings(end)
+            if verdict:
+                kept.append(end)
+        return self._join(kept)
 
     def _join(self, ends: list[int]) -> bytes:
         text = self._text
         return b"".join(text[text.rfind(b"\n", 0, end) + 1 : end + 1] for end in ends)
 
-    def _quoted(self, end: int) -> bool:
-        """Whether the line ending here is a traceback's frame line, or the source line or carets it quotes."""
-        if end in self._frame_lines:
-            return True
+    def _states_settings(self, end: int) -> bool:
+        """Not a progress line (its learning_rate is the schedule's), a warning, or an error message (which
+        quotes values); not a traceback's frame line, nor the source line (`dtype=torch.float32` is no
+        setting) or carets it quotes. Asked of the few lines a settings pattern may match, so read with `re`."""
         text = self._text
         start = text.rfind(b"\n", 0, end) + 1
+        if _NOT_SETTINGS.search(text, start, end) or _FRAME_LINE.match(text, start):
+            return False
         if start == 0:
-            return False
-        if start - 1 in self._frame_lines:  # the line after a frame line: the source it quotes, or carets
-            return bool(_QUOTED_SOURCE.match(text, start) or _CARETS.match(text, start))
-        if not _CARETS.match(text, start):
-            return False
-        source = text.rfind(b"\n", 0, start - 1) + 1  # carets under the source line a frame quotes
-        return source > 0 and source - 1 in self._frame_lines and bool(_QUOTED_SOURCE.match(text, source))
+            return True
+        previous = text.rfind(b"\n", 0, start - 1) + 1
+        if _FRAME_LINE.match(text, previous):  # the line after a frame line: the source it quotes, or carets
+            return not (_QUOTED_SOURCE.match(text, start) or _CARETS.match(text, start))
+        if not _CARETS.match(text, start) or previous == 0:
+            return True
+        frame = text.rfind(b"\n", 0, previous - 1) + 1  # carets under the source line a frame quotes
+        return not (_FRAME_LINE.match(text, frame) and _QUOTED_SOURCE.match(text, previous))
 
 
 def _line_expression(pattern: bytes) -> bytes:
