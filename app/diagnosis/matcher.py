@@ -261,7 +261,7 @@ class Matcher:
 
     def confirm(self, block: LineBlock, data: bytes, state: ScanState, screened: Screened) -> None:
         """Confirm with `regex` the lines the screen pointed at, in block order (hits are order-dependent)."""
-        lines = _LineIndex(data, block.first_line)
+        lines = _LineIndex(data, block.first_line, block.line_count)
         for pattern_id in sorted({*screened.candidates, *self._always_confirmed}):
             self._confirm(pattern_id, data, lines, state, screened.candidates.get(pattern_id))
 
@@ -338,16 +338,20 @@ class Matcher:
 
 
 class _LineIndex:
-    """Line numbers of offsets in one block, each newline counted once however many patterns ask."""
+    """Line numbers of offsets in one block, each counted from the nearest offset counted before (the block's
+    start and end to begin with), however many patterns ask."""
 
-    def __init__(self, data: bytes, first_line: int) -> None:
+    def __init__(self, data: bytes, first_line: int, line_count: int) -> None:
         self._data = data
-        self._offsets = [0]  # offsets counted to, sorted, and the line at each
-        self._lines = [first_line]
+        self._offsets = [0, len(data)]  # offsets counted to, sorted, and the line at each
+        self._lines = [first_line, first_line + line_count]
 
     def line_at(self, offset: int) -> int:
         index = bisect.bisect_right(self._offsets, offset) - 1
-        line = self._lines[index] + self._data.count(b"\n", self._offsets[index], offset)
+        if index + 1 < len(self._offsets) and self._offsets[index + 1] - offset < offset - self._offsets[index]:
+            line = self._lines[index + 1] - self._data.count(b"\n", offset, self._offsets[index + 1])
+        else:
+            line = self._lines[index] + self._data.count(b"\n", self._offsets[index], offset)
         self._offsets.insert(index + 1, offset)
         self._lines.insert(index + 1, line)
         return line
