@@ -50,8 +50,8 @@ class MarkerCollector:
     @staticmethod
     def screens(frameworks: FrameworkSet) -> dict[str, bytes]:
         return {
-            "save_marker": screen_expression(frameworks.line_marker("save_lines").pattern.decode()),
-            "load_marker": screen_expression(frameworks.line_marker("setup_lines").pattern.decode()),
+            "save_marker": screen_expression(frameworks.line_marker_source("save_lines").decode()),
+            "load_marker": screen_expression(frameworks.line_marker_source("setup_lines").decode()),
         }
 
     def feed(self, data: bytes, first_line: int, fired: Mapping[str, int]) -> None:
@@ -60,9 +60,17 @@ class MarkerCollector:
         if "load_marker" in fired and self._found.first_setup_line is None and (found := self._setup.search(data)):
             self._found.first_setup_line = first_line + data.count(b"\n", 0, found.start())
 
-    def finish(self) -> Markers:
+    def finish(self, after_line: int = 0) -> Markers:
+        """The markers; save lines only after `after_line` (the last progress line: the stage is told by the save
+        lines after it), so a run that saves every 50 steps is not read for all of them."""
         for data, first_line in self._save_blocks:
-            self._found.save_lines.extend(_line_numbers(data, first_line, self._save.finditer(data)))
+            skipped = max(0, after_line + 1 - first_line)  # lines of the block up to after_line
+            parts = data.split(b"\n", skipped) if skipped else [data]
+            if len(parts) <= skipped or not parts[-1]:
+                continue  # the whole block is at or before after_line
+            start = len(data) - len(parts[-1])
+            self._found.save_lines.extend(
+                _line_numbers(data, start, first_line + skipped, self._save.finditer(data, start)))
         return self._found
 
 
@@ -98,8 +106,9 @@ class ExceptionCollector:
         return LastException(first_line + data.count(b"\n", 0, start), text.replace("\x00", ""), context)
 
 
-def _line_numbers(data: bytes, first_line: int, matches: Iterator[regex.Match[bytes]]) -> list[int]:
-    numbers, line, counted_to = [], first_line, 0
+def _line_numbers(data: bytes, start: int, line: int, matches: Iterator[regex.Match[bytes]]) -> list[int]:
+    """The line of each match, counted from `start`, which is on `line`."""
+    numbers, counted_to = [], start
     for match in matches:
         line += data.count(b"\n", counted_to, match.start())
         counted_to = match.start()

@@ -141,8 +141,9 @@ class Diagnoser:
         run_facts = facts.finish()
         stated_total = run_facts.lookup(self.frameworks.total_steps_settings())
         total = stated_total[1] if stated_total and isinstance(stated_total[1], int) and stated_total[1] > 0 else None
-        return _Scan(state, tracker.finish(stated_total=total), run_facts, markers.finish(), exceptions.finish(),
-                     last_line, lines, bytes_read)
+        progress = tracker.finish(stated_total=total)
+        return _Scan(state, progress, run_facts, markers.finish(after_line=progress.step_line or 0),
+                     exceptions.finish(), last_line, lines, bytes_read)
 
     def _screened(self, blocks: Iterator[bytes]) -> Iterator[tuple[LineBlock, bytes, Screened]]:
         """Blocks, numbered, with ANSI codes removed and the screen's verdict: screened and their lines counted

@@ -215,8 +215,9 @@ class FactScreen:
 
     def __init__(self, frameworks: Sequence[Framework], cache_dir: Path | None = None) -> None:
         """`frameworks` by precedence; those with no marks are never recognised."""
-        self.frameworks = [framework for framework in frameworks if framework.recognise]
-        marks = [(rank, mark.pattern) for rank, framework in enumerate(self.frameworks) for mark in framework.recognise]
+        self.frameworks = [framework for framework in frameworks if framework.spec.recognise]
+        marks = [(rank, mark.encode()) for rank, framework in enumerate(self.frameworks)
+                 for mark in framework.spec.recognise]
         patterns = [*(pattern.pattern for pattern in _SCREENED), *(mark for _, mark in marks)]
         expressions = [_line_expression(pattern) for pattern in patterns]
         flags = hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_ALLOWEMPTY

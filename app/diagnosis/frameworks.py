@@ -187,9 +187,13 @@ class FrameworkSet:
         return [name for framework in self.frameworks for name in framework.spec.total_steps_settings]
 
     def line_marker(self, kind: Literal["setup_lines", "save_lines"]) -> regex.Pattern[bytes]:
-        """One pattern for every framework's setup (or save) lines."""
+        """One pattern for every framework's setup (or save) lines, compiled once per process."""
+        return compiled_pattern(self.line_marker_source(kind))
+
+    def line_marker_source(self, kind: Literal["setup_lines", "save_lines"]) -> bytes:
+        """line_marker's source, for a screen (which needs no compiled `regex`)."""
         patterns = [pattern for framework in self.frameworks for pattern in getattr(framework.spec, kind)]
-        return regex.compile(b"|".join(b"(?:" + pattern.encode("utf-8") + b")" for pattern in patterns))
+        return b"|".join(b"(?:" + pattern.encode("utf-8") + b")" for pattern in patterns)
 
     def checkpoint_step(self, text: str) -> int | None:
         """The step in the name of the last checkpoint the text mentions (`checkpoint-600`, `global_step600`)."""

@@ -121,7 +121,7 @@ def _cache_path(
     if cache_dir is None:
         return None
     key = digest.copy()
-    key.update("\0".join(str(path.resolve()) for path, _ in files).encode() + _code_version().encode())
+    key.update("\0".join(os.path.abspath(path) for path, _ in files).encode() + _code_version().encode())
     return cache_dir / f"{kind}-{key.hexdigest()[:24]}.pickle"
 
 

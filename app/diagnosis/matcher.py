@@ -7,7 +7,9 @@ readers of the log (progress, save markers, exception lines), so each block is s
 from __future__ import annotations
 
 import bisect
+import hashlib
 import logging
+import pickle
 import re
 import threading
 from collections.abc import Collection, Iterator, Sequence
@@ -20,7 +22,7 @@ from typing import Any
 import hyperscan
 import regex
 
-from app.diagnosis.knowledge import cached_database
+from app.diagnosis.knowledge import cached_database, read_cache_file, write_cache_file
 from app.diagnosis.reader import LineBlock
 from app.diagnosis.signatures import CompiledPattern, Signature, SignatureSet
 
@@ -176,7 +178,8 @@ class Matcher:
         screens = screen or {}
         entries.extend((expression, name) for name, expression in screens.items() if name not in frequent)
         self._located = frozenset(located)
-        gated = [entry for entry in entries if always_spells(entry[0], GATE_WORDS, GATE_WHOLE_WORDS)]
+        gated = [entry for entry, spells in zip(entries, _spelling_gate_words(entries, cache_dir), strict=True)
+                 if spells]
         self._every = self._load_or_compile(entries, cache_dir)
         self._ungated = self._load_or_compile([entry for entry in entries if entry not in gated], cache_dir)
         self._gate = self._load_or_compile([(_GATE_EXPRESSION, _GATE)] if gated else [], cache_dir)
@@ -355,6 +358,20 @@ class _LineIndex:
         self._offsets.insert(index + 1, offset)
         self._lines.insert(index + 1, line)
         return line
+
+
+def _spelling_gate_words(entries: list[tuple[bytes, int | str]], cache_dir: Path | None) -> list[bool]:
+    """always_spells of each pattern for the gate words, kept in the cache folder: reading 600 patterns'
+    parse trees would be most of a fresh process's start."""
+    expressions = [expression for expression, _ in entries]
+    key = hashlib.sha256(repr((expressions, GATE_WORDS, GATE_WHOLE_WORDS)).encode()).hexdigest()[:24]
+    cached = cache_dir / f"gate-{key}.pickle" if cache_dir is not None else None
+    spells = read_cache_file(cached, pickle.loads)
+    if not isinstance(spells, list) or len(spells) != len(expressions):
+        spells = [always_spells(expression, GATE_WORDS, GATE_WHOLE_WORDS) for expression in expressions]
+        if cached is not None:
+            write_cache_file(cached, pickle.dumps(spells))
+    return spells
 
 
 def always_spells(expression: bytes, words: Sequence[str], whole_words: Sequence[str] = ()) -> bool:

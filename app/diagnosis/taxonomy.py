@@ -5,14 +5,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 TAXONOMY_PATH = Path(__file__).with_name("taxonomy.yaml")
 
 
 @cache
 def _taxonomy() -> dict[str, dict[str, Any]]:
-    taxonomy: dict[str, dict[str, Any]] = yaml.safe_load(TAXONOMY_PATH.read_text(encoding="utf-8"))
+    import yaml  # on first use: a report needs it, a `trainwreck diagnose` start does not
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: ~15 ms less than the Python one
+    taxonomy: dict[str, dict[str, Any]] = yaml.load(TAXONOMY_PATH.read_text(encoding="utf-8"), Loader=loader)
     return taxonomy
 
 
