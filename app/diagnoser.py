@@ -11,6 +11,7 @@ from app.diagnosis.engine import Diagnoser
 from app.diagnosis.frameworks import load_framework_set
 from app.diagnosis.redact import default_redactor
 from app.diagnosis.signatures import load_signature_set
+from app.diagnosis.taxonomy import load_taxonomy
 
 if TYPE_CHECKING:  # the checker is imported when one is built: `diagnose` needs none
     from app.check.checker import Checker
@@ -22,6 +23,7 @@ def build_diagnoser(
     """Built-in signatures and frameworks plus the team's folders, the decompression bound, the pattern cache."""
     cache_dir = _cache_dir(settings)
     default_redactor(cache_dir)
+    load_taxonomy(cache_dir)
     signature_set = load_signature_set([*settings.signature_dirs, *extra_signature_dirs], cache_dir=cache_dir)
     frameworks = load_framework_set([*settings.framework_dirs, *extra_framework_dirs], cache_dir=cache_dir)
     return Diagnoser(

@@ -42,8 +42,7 @@ class MarkerCollector:
     """
 
     def __init__(self, frameworks: FrameworkSet) -> None:
-        self._save = frameworks.line_marker("save_lines")
-        self._setup = frameworks.line_marker("setup_lines")
+        self._frameworks = frameworks  # its markers compiled when a screen first fires for them
         self._save_blocks: list[tuple[bytes, int]] = []
         self._found = Markers(save_lines=[], first_setup_line=None)
 
@@ -57,7 +56,11 @@ class MarkerCollector:
     def feed(self, data: bytes, first_line: int, fired: Mapping[str, int]) -> None:
         if "save_marker" in fired:
             self._save_blocks = [*self._save_blocks[-(SAVE_BLOCKS_KEPT - 1) :], (data, first_line)]
-        if "load_marker" in fired and self._found.first_setup_line is None and (found := self._setup.search(data)):
+        if (
+            "load_marker" in fired
+            and self._found.first_setup_line is None
+            and (found := self._frameworks.line_marker("setup_lines").search(data))
+        ):
             self._found.first_setup_line = first_line + data.count(b"\n", 0, found.start())
 
     def finish(self, after_line: int = 0) -> Markers:
@@ -70,7 +73,8 @@ class MarkerCollector:
                 continue  # the whole block is at or before after_line
             start = len(data) - len(parts[-1])
             self._found.save_lines.extend(
-                _line_numbers(data, start, first_line + skipped, self._save.finditer(data, start)))
+                _line_numbers(data, start, first_line + skipped,
+                              self._frameworks.line_marker("save_lines").finditer(data, start)))
         return self._found
 
 

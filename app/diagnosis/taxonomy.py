@@ -1,20 +1,39 @@
 """The failure categories and stages every diagnosis uses (taxonomy.yaml beside this file)."""
 
+import hashlib
+import pickle
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
+
+from app.diagnosis.knowledge import read_cache_file, write_cache_file
 
 TAXONOMY_PATH = Path(__file__).with_name("taxonomy.yaml")
 
 
-@cache
-def _taxonomy() -> dict[str, dict[str, Any]]:
-    import yaml  # on first use: a report needs it, a `trainwreck diagnose` start does not
+_loaded: dict[str, dict[str, Any]] = {}
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: ~15 ms less than the Python one
-    taxonomy: dict[str, dict[str, Any]] = yaml.load(TAXONOMY_PATH.read_text(encoding="utf-8"), Loader=loader)
-    return taxonomy
+
+def load_taxonomy(cache_dir: Path | None = None) -> None:
+    """Read the taxonomy now, from the cache folder when it was parsed before: importing a YAML parser is
+    ~20 ms of a fresh `trainwreck diagnose`. Otherwise it is read on first use."""
+    content = TAXONOMY_PATH.read_bytes()
+    key = hashlib.sha256(content).hexdigest()[:24]
+    cached = cache_dir / f"taxonomy-{key}.pickle" if cache_dir is not None else None
+    taxonomy = read_cache_file(cached, pickle.loads)
+    if not isinstance(taxonomy, dict):
+        import yaml
+
+        taxonomy = yaml.load(content, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        if cached is not None:
+            write_cache_file(cached, pickle.dumps(taxonomy))
+    _loaded.update(taxonomy)
+
+
+def _taxonomy() -> dict[str, dict[str, Any]]:
+    if not _loaded:
+        load_taxonomy()
+    return _loaded
 
 
 def categories() -> dict[str, str]:
