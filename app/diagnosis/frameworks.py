@@ -28,7 +28,7 @@ _STEP_GROUPS = ({"step"}, {"epoch", "iteration", "epoch_total"})
 class StepSample(BaseModel):
     """A line a step format must read, and what it must read from it (`step: null`: nothing)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     line: str
     step: int | None
@@ -38,7 +38,7 @@ class StepSample(BaseModel):
 class StepFormat(BaseModel):
     """How a trainer prints its optimizer step: a pattern with named groups, and samples."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     pattern: str
@@ -63,7 +63,7 @@ class StepFormat(BaseModel):
 class Frames(BaseModel):
     """Function names whose traceback frames place a failure: setting up, training, evaluating, saving."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     setup: list[str] = Field(default_factory=list)
     training: list[str] = Field(default_factory=list)
@@ -74,7 +74,7 @@ class Frames(BaseModel):
 class Verification(BaseModel):
     """How to cut a launch command down to a run of minutes that still shows whether a fix holds."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     change: dict[str, Any] = Field(default_factory=dict)  # settings given new values where the command sets them
     add: dict[str, Any] = Field(default_factory=dict)  # settings set always (ones the framework surely takes)
@@ -96,7 +96,7 @@ def _known_setting_names(value: dict[str, Any]) -> dict[str, Any]:
 class FrameworkSpec(BaseModel):
     """The schema of one framework file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     title: str = Field(min_length=1)

@@ -42,7 +42,7 @@ CachedT = TypeVar("CachedT")
 class Samples(BaseModel):
     """What a knowledge file's patterns must match, and the near misses they must not."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     match: list[str] = Field(min_length=1)
     no_match: list[str] = Field(min_length=1)

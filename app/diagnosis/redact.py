@@ -26,7 +26,7 @@ _SCREEN_FLAGS = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_DOTALL | hyper
 class RedactionSpec(BaseModel):
     """The schema of one redaction file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     kind: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     order: int = Field(default=10, ge=0, le=100)

@@ -27,7 +27,7 @@ CIRCUMSTANCES = ("during_eval", "during_save", "during_load", "allocation_exceed
 class Ceiling(BaseModel):
     """The most a scaled suggestion may be, under conditions: the field's safe learning rate for a dtype."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     value: float
     when: list[str] = Field(default_factory=list)
@@ -41,7 +41,7 @@ class Ceiling(BaseModel):
 class RemedySpec(BaseModel):
     """One remedy of a signature: which setting, what to do with it, and why."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     parameter: list[str] = Field(min_length=1)
     action: Literal["halve", "double", "scale", "set", "enable", "disable", "advise"]
@@ -101,7 +101,7 @@ class PatternSpec(BaseModel):
     dataset code.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     pattern: str = Field(min_length=1)
     after: str = Field(min_length=1)
@@ -111,7 +111,7 @@ class PatternSpec(BaseModel):
 class SignatureSpec(BaseModel):
     """The schema of one signature file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     id: str = Field(pattern=ID_PATTERN)
     category: str
