@@ -214,7 +214,10 @@ def _environment(env_file: str | Path | None) -> dict[str, str]:
     """Each setting's value from the environment, or else from the .env file, by field name."""
     names = {_variable(name, field.validation_alias).upper(): name for name, field in Settings.model_fields.items()}
     found: dict[str, str] = {}
-    dotenv = dotenv_values(env_file) if env_file is not None and Path(env_file).is_file() else {}
+    try:
+        dotenv = dotenv_values(env_file) if env_file is not None and Path(env_file).is_file() else {}
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError(f"cannot read {env_file}: {getattr(error, 'strerror', None) or error}") from None
     for source in (dotenv, os.environ):  # the environment wins
         for variable, value in source.items():
             if (name := names.get(variable.upper())) is not None and value is not None:

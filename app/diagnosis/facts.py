@@ -218,15 +218,23 @@ class FactScreen:
         self.frameworks = [framework for framework in frameworks if framework.spec.recognise]
         marks = [(rank, mark.encode()) for rank, framework in enumerate(self.frameworks)
                  for mark in framework.spec.recognise]
-        patterns = [*(pattern.pattern for pattern in _SCREENED), *(mark for _, mark in marks)]
-        expressions = [_line_expression(pattern) for pattern in patterns]
         flags = hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_ALLOWEMPTY
         try:
-            self._database = cached_database(expressions, [flags] * len(expressions), cache_dir)
-        except hyperscan.error as error:
-            raise ValueError(f"a framework's marks cannot be screened by Hyperscan: {error}") from None
-        self._mark_owners = [rank for rank, _ in marks]
+            self._database = self._compile(marks, flags, cache_dir)
+            screenable = marks
+        except hyperscan.error:  # a mark beyond Hyperscan (syntax only `regex` knows): found mark by mark
+            screenable = [(rank, mark) for rank, mark in marks if _screenable(_line_expression(mark), flags)]
+            self._database = self._compile(screenable, flags, cache_dir)
+        # the frameworks with such a mark have their marks searched over the whole head
+        self._unscreened = {rank for rank, mark in marks if (rank, mark) not in screenable}
+        self._mark_owners = [rank for rank, _ in screenable]
         self._scratch = threading.local()
+
+    @staticmethod
+    def _compile(marks: list[tuple[int, bytes]], flags: int, cache_dir: Path | None) -> hyperscan.Database:
+        patterns = [*(pattern.pattern for pattern in _SCREENED), *(mark for _, mark in marks)]
+        expressions = [_line_expression(pattern) for pattern in patterns]
+        return cached_database(expressions, [flags] * len(expressions), cache_dir)
 
     def lines(self, text: bytes) -> HeadLines:
         """Where, in this text, each pattern may match."""
@@ -242,7 +250,10 @@ class FactScreen:
         marks: list[set[int]] = [set() for _ in self.frameworks]
         for owner, mark_ends in zip(self._mark_owners, ends[len(_SCREENED):], strict=True):
             marks[owner].update(mark_ends)
-        return HeadLines(text, ends[: len(_SCREENED)], [sorted(framework_ends) for framework_ends in marks])
+        head = HeadLines(text, ends[: len(_SCREENED)], [sorted(framework_ends) for framework_ends in marks])
+        for rank in self._unscreened:
+            head.marks[rank] = text
+        return head
 
 
 class HeadLines:
@@ -291,6 +302,14 @@ class HeadLines:
             return True
         frame = text.rfind(b"\n", 0, previous - 1) + 1  # carets under the source line a frame quotes
         return not (_FRAME_LINE.match(text, frame) and _QUOTED_SOURCE.match(text, previous))
+
+
+def _screenable(expression: bytes, flags: int) -> bool:
+    try:
+        hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK).compile(expressions=[expression], ids=[0], flags=[flags])
+    except hyperscan.error:
+        return False
+    return True
 
 
 def _line_expression(pattern: bytes) -> bytes:

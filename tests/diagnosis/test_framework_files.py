@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import regex
 
+from app.diagnosis.engine import Diagnoser
 from app.diagnosis.frameworks import BUILTIN_FRAMEWORK_DIR, load_framework_set
 from app.diagnosis.progress import ProgressTracker, step_of_line
+from app.diagnosis.signatures import load_signature_set
 from app.errors import SignatureError
 
 _SET = load_framework_set()
@@ -65,3 +67,13 @@ def test_a_broken_framework_file_names_the_file_and_the_field(tmp_path: Path, te
     (tmp_path / "broken.yaml").write_text(text)
     with pytest.raises(SignatureError, match=rf"broken\.yaml: field '{regex.escape(field)}"):
         load_framework_set([tmp_path])
+
+
+@pytest.mark.parametrize("mark", ["(?|ourtrainer|our-trainer)", "our-trainer"],
+                         ids=["beyond-hyperscan", "screened"])
+def test_a_team_framework_is_recognised_whatever_its_marks_syntax(tmp_path: Path, mark: str) -> None:
+    (tmp_path / "ourtrainer.yaml").write_text(
+        f"id: ourtrainer\ntitle: Our trainer\nprecedence: 90\nrecognise: ['{mark}']\n")
+    diagnoser = Diagnoser(load_signature_set(), frameworks=load_framework_set([tmp_path]))
+    log = b"[our-trainer] starting\ntorch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB.\n"
+    assert diagnoser.diagnose(log).run["framework"] == "ourtrainer"
