@@ -56,5 +56,5 @@ def test_the_cli_says_a_bad_setting_in_one_line(tmp_path: Path) -> None:
 def test_an_unreadable_dotenv_is_one_clear_error(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_bytes(b"TRAINWRECK_PORT=\xff\xfe\n")
-    with pytest.raises(SettingsError, match="^cannot read "):
+    with pytest.raises(SettingsError, match=r"^cannot read "):
         Settings(env_file=env_file)
