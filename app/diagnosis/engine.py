@@ -159,20 +159,12 @@ class Diagnoser:
             line += count
             return numbered, data, screened
 
-        for block in self._read_ahead(blocks):
+        for block in blocks:
             ahead.append((block, self._workers.submit(self._screen_block, block)))
             if len(ahead) > SCREEN_AHEAD:
                 yield oldest()
         while ahead:
             yield oldest()
-
-    def _read_ahead(self, blocks: Iterator[bytes]) -> Iterator[bytes]:
-        """The blocks, each read in a worker thread while the one before is screened and reasoned over: reading
-        a file releases the GIL. One read in flight at a time, so the blocks stay in order."""
-        pending = self._workers.submit(next, blocks, None)
-        while (block := pending.result()) is not None:
-            pending = self._workers.submit(next, blocks, None)
-            yield block
 
     def _screen_block(self, block: bytes) -> tuple[bytes, Screened, int]:
         data = strip_ansi(block)
