@@ -56,7 +56,7 @@ class IngestResult:
 
 def _store(
     session: Session, *, meta: IngestMeta, digest: LogDigest, diagnosis: Diagnosis, stored_log: CompressedLog,
-    searchable: SearchableLines,
+    search_blocks: list[tuple[int, str]],
 ) -> int | None:
     """Write the diagnosis, its log and its failure kind; None when the team already has this log."""
     team = teams.ensure_team(session, meta.team)
@@ -82,8 +82,7 @@ def _store(
     if diagnosis_id is None:
         return None
     write_log(session, diagnosis_id, stored_log)
-    evidence = [(item.line, item.text) for item in diagnosis.evidence]
-    log_text.insert_blocks(session, diagnosis_id, searchable.blocks(evidence))
+    log_text.insert_blocks(session, diagnosis_id, search_blocks)
     failure_kinds.record_occurrence(session, team_id=team.id, fingerprint=diagnosis.fingerprint, seen_at=now)
     session.flush()
     return diagnosis_id
@@ -118,13 +117,16 @@ def ingest_and_commit(
     diagnose_seconds = time.monotonic() - started
     searchable = SearchableLines()
     redacted = map(searchable.feed, redacted_chunks(deadline.watch(_decompressed(log_path, settings))))
-    with compressed_log(redacted) as stored_log, session_factory.begin() as session:
-        diagnosis_id = _store(session, meta=meta, digest=digest, diagnosis=diagnosis, stored_log=stored_log,
-                              searchable=searchable)
-        if diagnosis_id is None:
-            raced = diagnoses.find_by_content(session, team_name=meta.team, content_sha256=digest.sha256)
-            assert raced is not None, "the insert conflicted, so the other row exists"
-            return _existing(raced, meta)
+    with compressed_log(redacted) as stored_log:
+        # gathered before the transaction: SQLite's write lock is held from the first insert to the commit
+        search_blocks = searchable.blocks([(item.line, item.text) for item in diagnosis.evidence])
+        with session_factory.begin() as session:
+            diagnosis_id = _store(session, meta=meta, digest=digest, diagnosis=diagnosis, stored_log=stored_log,
+                                  search_blocks=search_blocks)
+            if diagnosis_id is None:
+                raced = diagnoses.find_by_content(session, team_name=meta.team, content_sha256=digest.sha256)
+                assert raced is not None, "the insert conflicted, so the other row exists"
+                return _existing(raced, meta)
     result = IngestResult(
         diagnosis_id=diagnosis_id,
         created=True,

@@ -16,7 +16,10 @@ def find_team(session: Session, name: str) -> Team | None:
 
 
 def ensure_team(session: Session, name: str) -> Team:
-    """The team with this name, created if new (safe when two requests create it at once)."""
+    """The team with this name, created if new (safe when two requests create it at once). Looked for first:
+    the team almost always exists, and the insert would be a write (SQLite's lock) on every upload."""
+    if (team := find_team(session, name)) is not None:
+        return team
     statement = dialect_insert(session, Team).values(name=name, created_at=utc_now())
     session.execute(statement.on_conflict_do_nothing(index_elements=[Team.name]))
     team = find_team(session, name)
