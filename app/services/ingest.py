@@ -20,6 +20,7 @@ from app.services.log_search import SearchableLines
 from app.store.log_blobs import CompressedLog, compressed_log, write_log
 from app.store.models import DiagnosisRecord
 from app.store.repositories import diagnoses, failure_kinds, log_text, teams
+from app.store.session import write_transaction
 from app.store.types import utc_now
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ def ingest_and_commit(
     with compressed_log(redacted) as stored_log:
         # gathered before the transaction: SQLite's write lock is held from the first insert to the commit
         search_blocks = searchable.blocks([(item.line, item.text) for item in diagnosis.evidence])
-        with session_factory.begin() as session:
+        with write_transaction(session_factory) as session:
             diagnosis_id = _store(session, meta=meta, digest=digest, diagnosis=diagnosis, stored_log=stored_log,
                                   search_blocks=search_blocks)
             if diagnosis_id is None:
