@@ -13,7 +13,7 @@ import hyperscan
 
 from app.diagnosis.command import read_command
 from app.diagnosis.frameworks import Framework
-from app.diagnosis.knowledge import cached_database
+from app.diagnosis.knowledge import cached_database, compile_database
 from app.diagnosis.redact import redact_text
 from app.diagnosis.settings import parameter_key, parse_value
 
@@ -306,7 +306,7 @@ class HeadLines:
 
 def _screenable(expression: bytes, flags: int) -> bool:
     try:
-        hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK).compile(expressions=[expression], ids=[0], flags=[flags])
+        compile_database([expression], [flags])
     except hyperscan.error:
         return False
     return True

@@ -48,12 +48,20 @@ class Samples(BaseModel):
     no_match: list[str] = Field(min_length=1)
 
 
+def parse_yaml(text: str | bytes) -> object:
+    """YAML with libyaml's parser where it is built. Imported only when a cache does not answer: a fresh
+    `trainwreck diagnose` reads no YAML."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def read_spec(path: Path, schema: type[SpecT], *, kind: str) -> SpecT:
     """The file validated against its schema; SignatureError names the file and the field otherwise."""
-    import yaml  # only when the cache does not answer: a fresh `trainwreck diagnose` reads no YAML
+    import yaml
 
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise SignatureError(f"{path}: cannot read as YAML: {one_line(error)}") from None
     if not isinstance(raw, dict):
@@ -139,15 +147,33 @@ def _write_cache(path: Path, items: list[ItemT]) -> None:
     write_cache_file(path, data)
 
 
+def cached_value(cache_dir: Path | None, kind: str, key: object, compute: Callable[[], CachedT]) -> CachedT:
+    """What compute() gives, pickled in the cache folder under `key` and this code's version, so that a fresh
+    process reads it back instead of working it out again."""
+    digest = hashlib.sha256(repr((key, _code_version())).encode()).hexdigest()[:24]
+    cached = cache_dir / f"{kind}-{digest}.pickle" if cache_dir is not None else None
+    value: CachedT | None = read_cache_file(cached, pickle.loads)
+    if value is None:
+        value = compute()
+        if cached is not None:
+            write_cache_file(cached, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+    return value
+
+
+def compile_database(expressions: list[bytes], flags: list[int]) -> hyperscan.Database:
+    """A Hyperscan block-mode database, each expression's id its index (hyperscan.error if one does not compile)."""
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(expressions=expressions, ids=list(range(len(expressions))), flags=flags)
+    return database
+
+
 def cached_database(expressions: list[bytes], flags: list[int], cache_dir: Path | None) -> hyperscan.Database:
-    """A Hyperscan block-mode database, read from the cache folder when it was compiled before (hyperscan.error
-    if it does not compile)."""
+    """compile_database, read from the cache folder when it was compiled before."""
     key = repr((expressions, flags, getattr(hyperscan, "__version__", ""))).encode()
     cached = cache_dir / f"hyperscan-{hashlib.sha256(key).hexdigest()[:24]}.db" if cache_dir is not None else None
     database = read_cache_file(cached, lambda data: hyperscan.loadb(data, hyperscan.HS_MODE_BLOCK))
     if database is None:
-        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        database.compile(expressions=expressions, ids=list(range(len(expressions))), flags=flags)
+        database = compile_database(expressions, flags)
         if cached is not None:
             write_cache_file(cached, hyperscan.dumpb(database))
     return database

@@ -7,9 +7,7 @@ readers of the log (progress, save markers, exception lines), so each block is s
 from __future__ import annotations
 
 import bisect
-import hashlib
 import logging
-import pickle
 import re
 import threading
 from collections.abc import Collection, Iterator, Sequence
@@ -22,7 +20,7 @@ from typing import Any
 import hyperscan
 import regex
 
-from app.diagnosis.knowledge import cached_database, read_cache_file, write_cache_file
+from app.diagnosis.knowledge import cached_database, cached_value, compile_database
 from app.diagnosis.reader import LineBlock
 from app.diagnosis.signatures import CompiledPattern, Signature, SignatureSet
 
@@ -131,17 +129,11 @@ def _base_flags(target: int | str, located: Collection[str]) -> int:
     return SCREEN_FLAGS
 
 
-def _compile(expressions: list[bytes], flags: list[int]) -> hyperscan.Database:
-    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    database.compile(expressions=expressions, ids=list(range(len(expressions))), flags=flags)
-    return database
-
-
 def _screen_flags(expression: bytes, base: int) -> int | None:
     """Flags under which Hyperscan can screen this pattern: exact, prefilter, or None when it cannot."""
     for flags in (base, base | hyperscan.HS_FLAG_PREFILTER):
         try:
-            _compile([expression], [flags])
+            compile_database([expression], [flags])
         except hyperscan.error:
             continue
         return flags
@@ -255,7 +247,7 @@ class Matcher:
                 raise ValueError(f"screen pattern {target!r} cannot be compiled by Hyperscan")
         if not screenable:
             return _Database(None, [])
-        database = _compile([item[0] for item in screenable], [item[1] for item in screenable])
+        database = compile_database([item[0] for item in screenable], [item[1] for item in screenable])
         return _Database(database, [target for _, _, target in screenable])
 
     def scan(self, block: LineBlock, data: bytes, state: ScanState) -> dict[str, int]:
@@ -399,14 +391,8 @@ def _spelling_gate_words(entries: list[tuple[bytes, int | str]], cache_dir: Path
     """always_spells of each pattern for the gate words, kept in the cache folder: reading 600 patterns'
     parse trees would be most of a fresh process's start."""
     expressions = [expression for expression, _ in entries]
-    key = hashlib.sha256(repr((expressions, GATE_WORDS, GATE_WHOLE_WORDS)).encode()).hexdigest()[:24]
-    cached = cache_dir / f"gate-{key}.pickle" if cache_dir is not None else None
-    spells = read_cache_file(cached, pickle.loads)
-    if not isinstance(spells, list) or len(spells) != len(expressions):
-        spells = [always_spells(expression, GATE_WORDS, GATE_WHOLE_WORDS) for expression in expressions]
-        if cached is not None:
-            write_cache_file(cached, pickle.dumps(spells))
-    return spells
+    return cached_value(cache_dir, "gate", (expressions, GATE_WORDS, GATE_WHOLE_WORDS), lambda: [
+        always_spells(expression, GATE_WORDS, GATE_WHOLE_WORDS) for expression in expressions])
 
 
 def always_spells(expression: bytes, words: Sequence[str], whole_words: Sequence[str] = ()) -> bool:

@@ -1,12 +1,10 @@
 """The failure categories and stages every diagnosis uses (taxonomy.yaml beside this file)."""
 
-import hashlib
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from app.diagnosis.knowledge import read_cache_file, write_cache_file
+from app.diagnosis.knowledge import cached_value, parse_yaml
 
 TAXONOMY_PATH = Path(__file__).with_name("taxonomy.yaml")
 
@@ -18,16 +16,7 @@ def load_taxonomy(cache_dir: Path | None = None) -> None:
     """Read the taxonomy now, from the cache folder when it was parsed before: importing a YAML parser is
     ~20 ms of a fresh `trainwreck diagnose`. Otherwise it is read on first use."""
     content = TAXONOMY_PATH.read_bytes()
-    key = hashlib.sha256(content).hexdigest()[:24]
-    cached = cache_dir / f"taxonomy-{key}.pickle" if cache_dir is not None else None
-    taxonomy = read_cache_file(cached, pickle.loads)
-    if not isinstance(taxonomy, dict):
-        import yaml
-
-        taxonomy = yaml.load(content, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        if cached is not None:
-            write_cache_file(cached, pickle.dumps(taxonomy))
-    _loaded.update(taxonomy)
+    _loaded.update(cached_value(cache_dir, "taxonomy", content, lambda: cast(dict[str, Any], parse_yaml(content))))
 
 
 def _taxonomy() -> dict[str, dict[str, Any]]:
