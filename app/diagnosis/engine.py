@@ -6,8 +6,9 @@ import math
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from app.diagnosis.collectors import Collector, ExceptionCollector, LastException, MarkerCollector, Markers
@@ -16,7 +17,16 @@ from app.diagnosis.frameworks import FrameworkSet, load_framework_set
 from app.diagnosis.matcher import Hit, Matcher, ScanState, Screened
 from app.diagnosis.model import Diagnosis, Evidence, LossPoint, Remedy, Symptom
 from app.diagnosis.progress import Progress, ProgressTracker
-from app.diagnosis.reader import LineBlock, LogSource, decode_line, iter_decompressed, iter_whole_lines, strip_ansi
+from app.diagnosis.reader import (
+    LineBlock,
+    LogSource,
+    count_lines,
+    decode_line,
+    iter_decompressed,
+    iter_whole_lines,
+    open_seekable,
+    strip_ansi,
+)
 from app.diagnosis.redact import redact_text
 from app.diagnosis.remedies import Circumstances, build_remedies, corrected_command, relevant_parameters
 from app.diagnosis.rootcause import RootCause, choose_root_cause, fingerprint
@@ -127,8 +137,7 @@ class Diagnoser:
         last_line = None
         lines = 0
         bytes_read = 0
-        blocks = iter_whole_lines(iter_decompressed(source, max_bytes=self.max_decompressed_bytes))
-        for block, data, screened in self._screened(blocks):
+        for block, data, screened in self._screened(source):
             self._matcher.confirm(block, data, state, screened)
             fired = screened.screens
             for collector in collectors:
@@ -145,30 +154,42 @@ class Diagnoser:
         return _Scan(state, progress, run_facts, markers.finish(after_line=progress.step_line or 0),
                      exceptions.finish(), last_line, lines, bytes_read)
 
-    def _screened(self, blocks: Iterator[bytes]) -> Iterator[tuple[LineBlock, bytes, Screened]]:
-        """Blocks, numbered, with ANSI codes removed and the screen's verdict: screened and their lines counted
-        SCREEN_AHEAD blocks ahead in the diagnoser's worker threads (Hyperscan releases the GIL), in order."""
-        ahead: deque[tuple[bytes, Future[tuple[bytes, Screened, int]]]] = deque()
-        line = 1
+    def _screened(self, source: LogSource) -> Iterator[tuple[LineBlock, bytes, Screened]]:
+        """Blocks, numbered, with ANSI codes removed and the screen's verdict, in order: read, counted and screened
+        SCREEN_AHEAD blocks ahead in the diagnoser's worker threads (reading a file and Hyperscan release the
+        GIL). A plain log is read by the workers themselves, each block at its own offset; a compressed log or
+        a stream is read here, in order, and handed to them."""
+        with open_seekable(source, max_bytes=self.max_decompressed_bytes) as seekable:
+            if seekable is not None:
+                reads: Iterator[Callable[[], bytes]] = (partial(seekable.block, index)
+                                                        for index in range(seekable.block_count))
+            else:
+                blocks = iter_whole_lines(iter_decompressed(source, max_bytes=self.max_decompressed_bytes))
+                reads = (partial(_given, block) for block in blocks)
+            ahead: deque[Future[tuple[bytes, bytes, Screened, int]]] = deque()
+            line = 1
+            try:
+                for read in reads:
+                    ahead.append(self._workers.submit(self._screen_block, read))
+                    if len(ahead) > SCREEN_AHEAD:
+                        raw, data, screened, count = ahead.popleft().result()
+                        if raw:  # a block of a plain log in which no line begins is empty
+                            yield LineBlock(raw, line, count), data, screened
+                            line += count
+                while ahead:
+                    raw, data, screened, count = ahead.popleft().result()
+                    if raw:
+                        yield LineBlock(raw, line, count), data, screened
+                        line += count
+            finally:
+                for future in ahead:  # a diagnosis stopped early (a deadline, an unreadable block) reads no further
+                    future.cancel()
+                wait(ahead)
 
-        def oldest() -> tuple[LineBlock, bytes, Screened]:
-            nonlocal line
-            raw, future = ahead.popleft()
-            data, screened, count = future.result()
-            numbered = LineBlock(raw, line, count)
-            line += count
-            return numbered, data, screened
-
-        for block in blocks:
-            ahead.append((block, self._workers.submit(self._screen_block, block)))
-            if len(ahead) > SCREEN_AHEAD:
-                yield oldest()
-        while ahead:
-            yield oldest()
-
-    def _screen_block(self, block: bytes) -> tuple[bytes, Screened, int]:
+    def _screen_block(self, read: Callable[[], bytes]) -> tuple[bytes, bytes, Screened, int]:
+        block = read()
         data = strip_ansi(block)
-        return data, self._matcher.screen(data), block.count(b"\n")
+        return block, data, self._matcher.screen(data), count_lines(block)
 
     def _loss_hits(self, progress: Progress) -> list[Hit]:
         """Divergence read from the loss values themselves, as hits of the signatures derived from them."""
@@ -299,6 +320,10 @@ class Diagnoser:
             evidence=evidence,
             fingerprint=fingerprint("unknown", None, line[1] if line else ""),
         )
+
+
+def _given(block: bytes) -> bytes:
+    return block
 
 
 def _last_nonblank_line(data: bytes, last_line_number: int) -> tuple[int, str] | None:

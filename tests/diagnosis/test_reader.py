@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import gzip
 import io
+from pathlib import Path
 
 import pytest
 import zstandard
 
-from app.diagnosis.reader import decode_line, iter_decompressed, iter_line_blocks, strip_ansi
+from app.diagnosis.reader import (
+    SeekableLog,
+    count_lines,
+    decode_line,
+    iter_decompressed,
+    iter_line_blocks,
+    open_seekable,
+    strip_ansi,
+)
 from app.errors import LogTooLargeError, UnreadableLogError
 
 LOG = b"step 1 loss 2.0\nstep 2 loss 1.9\nRuntimeError: boom\n"
@@ -93,3 +102,62 @@ def test_strip_ansi_keeps_newlines() -> None:
 def test_short_log_with_nul_bytes_and_invalid_utf8_is_still_text() -> None:
     data = b"abc\xff\xfe\x00\x00 RuntimeError: bad \xc3\x28 utf8\r\n"
     assert b"".join(block.data for block in iter_line_blocks(iter_decompressed(data, max_bytes=1 << 20))) == data
+
+
+def _seekable(data: bytes, *, target: int, max_line: int) -> SeekableLog:
+    return SeekableLog(lambda offset, length: data[offset : offset + length], len(data), target=target,
+                       max_line=max_line)
+
+
+def _sequential(data: bytes, *, target: int, max_line: int) -> bytes:
+    pieces = [data[offset : offset + 1000] for offset in range(0, len(data), 1000)]
+    return b"".join(block.data for block in iter_line_blocks(pieces, target=target, max_line=max_line))
+
+
+@pytest.mark.parametrize("target", [1, 7, 64, 1000, 4096])
+def test_seekable_blocks_read_in_any_order_give_the_lines_read_in_order(target: int) -> None:
+    lines = [b"x" * (number * 37 % 300) + b" line %d" % number for number in range(400)]
+    lines[50] = b"y" * 5000  # over max_line: cut, the rest skipped
+    lines[51] = b""
+    lines[200] = b"z" * 2500 + b"\r" + b"w" * 10  # over max_line, across several small blocks
+    data = b"\n".join(lines)  # no final newline
+    log = _seekable(data, target=target, max_line=2000)
+    blocks = {index: log.block(index) for index in reversed(range(log.block_count))}
+    joined = b"".join(blocks[index] for index in sorted(blocks))
+    assert joined == _sequential(data, target=target, max_line=2000)
+    assert count_lines(joined) == len(lines)
+    assert all(block.endswith(b"\n") for block in blocks.values() if block)
+
+
+def test_seekable_block_in_which_no_line_begins_is_empty() -> None:
+    data = b"short\n" + b"x" * 10_000 + b"\nlast\n"
+    log = _seekable(data, target=1000, max_line=100_000)
+    blocks = [log.block(index) for index in range(log.block_count)]
+    assert blocks[0] == b"short\n" + b"x" * 10_000 + b"\n"
+    assert blocks[1:10] == [b""] * 9
+    assert b"".join(blocks) == data
+
+
+def test_open_seekable_reads_plain_files_and_bytes_but_not_compressed_logs(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.log"
+    plain.write_bytes(LOG)
+    packed = tmp_path / "packed.log.gz"
+    packed.write_bytes(gzip.compress(LOG))
+    for source in (plain, LOG):
+        with open_seekable(source, max_bytes=1 << 20) as log:
+            assert log is not None and log.block(0) == LOG
+    for source in (packed, gzip.compress(LOG), io.BytesIO(LOG)):
+        with open_seekable(source, max_bytes=1 << 20) as log:
+            assert log is None
+
+
+def test_open_seekable_refuses_a_plain_log_over_the_limit_before_reading_it() -> None:
+    with pytest.raises(LogTooLargeError, match="larger than"), open_seekable(LOG * 10, max_bytes=100):
+        pass
+
+
+def test_seekable_binary_junk_is_rejected() -> None:
+    with open_seekable(bytes(range(256)) * 200, max_bytes=1 << 20) as log:
+        assert log is not None
+        with pytest.raises(UnreadableLogError, match="binary"):
+            log.block(0)
