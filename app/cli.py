@@ -187,7 +187,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     overrides = {"host": args.host, "port": args.port}
     workers = args.workers or os.cpu_count() or 1
-    serve(settings.model_copy(update={key: value for key, value in overrides.items() if value is not None}),
+    serve(settings.replace(**{key: value for key, value in overrides.items() if value is not None}),
           workers=workers)
     return 0
 
@@ -395,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         args = parser.parse_args(argv)
         handler: Handler = args.handler
-        return handler(args, Settings())
+        return handler(args, Settings.read())
     except TrainwreckError as error:
         sys.stderr.write(f"trainwreck: {error.message}\n")
         return 2

@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 @cache
 def header_timeout_seconds() -> float:
     """The setting, read once per process (server workers get it through the environment)."""
-    return Settings().header_timeout_seconds
+    return Settings.read().header_timeout_seconds
 
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):

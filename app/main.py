@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None, *, diagnoser: Diagnoser | None 
         summary="What killed your training run, where it died, and which parameters to change.",
         lifespan=lifespan,
     )
-    app.state.settings = settings or Settings()
+    app.state.settings = settings or Settings.read()
     app.state.diagnoser = diagnoser
     app.state.metrics = Metrics()
     app.state.ingest_listeners = IngestListeners()

@@ -49,18 +49,11 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
     check_exposure(settings, tokens_exist=tokens_exist)
     if settings.auth == "on" and not tokens_exist:
         logger.warning("auth is on but no token exists: every request will answer 401")
-    served = with_served_address(settings)
-    served.export("header_timeout_seconds")  # read by the HTTP protocol, in every worker
+    settings.export("header_timeout_seconds")  # read by the HTTP protocol, in every worker
     if workers == 1:
-        uvicorn.run(create_app(served), host=served.host, port=served.port, log_level="info", http=HTTP_PROTOCOL)
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
+                    http=HTTP_PROTOCOL)
         return
-    served.export("host", "port", "public_url")
-    uvicorn.run("app.main:create_app", factory=True, host=served.host, port=served.port, workers=workers,
+    settings.export("host", "port", "public_url")
+    uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port, workers=workers,
                 log_level="info", http=HTTP_PROTOCOL)
-
-
-def with_served_address(settings: Settings) -> Settings:
-    """Links point at the address being served unless TRAINWRECK_PUBLIC_URL says otherwise."""
-    if "public_url" in settings.model_fields_set or not is_loopback(settings.host):
-        return settings
-    return settings.model_copy(update={"public_url": f"http://{settings.host}:{settings.port}"})

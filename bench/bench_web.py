@@ -145,7 +145,7 @@ def main() -> None:
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-web-")))
         server_url = os.environ.get("TRAINWRECK_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
         database_url = stack.enter_context(fresh_postgres_database(server_url)) if arguments.postgres else None
-        settings = Settings(data_dir=data_dir, database_url=database_url, auth="off", env_file=None)
+        settings = Settings.read(env_file=None, data_dir=data_dir, database_url=database_url, auth="off")
         upgrade(settings.sqlalchemy_url)
         started = time.perf_counter()
         middle_id = seed(settings.sqlalchemy_url, arguments.diagnoses)

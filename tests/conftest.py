@@ -189,7 +189,7 @@ def make_settings(store_url: str, tmp_path: Path) -> Callable[..., Settings]:
 
     def make(**overrides: object) -> Settings:
         fields: dict[str, object] = {"database_url": store_url, "data_dir": tmp_path / "data"} | overrides
-        return Settings(env_file=None, **fields)
+        return Settings.read(env_file=None, **fields)
 
     return make
 

@@ -15,7 +15,6 @@ import pytest
 from server_support import oom_log
 
 from app.config import Settings
-from app.server import with_served_address
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,9 +100,9 @@ def test_serve_refuses_a_public_address_without_tokens(tmp_path: Path) -> None:
 
 
 def test_links_point_at_the_served_port_unless_a_public_url_is_set() -> None:
-    assert with_served_address(Settings(host="127.0.0.1", port=8777)).public_url == "http://127.0.0.1:8777"
+    assert Settings(host="127.0.0.1", port=8777).base_url == "http://127.0.0.1:8777"
     explicit = Settings(host="127.0.0.1", port=8777, public_url="https://trainwreck.example")
-    assert with_served_address(explicit).public_url == "https://trainwreck.example"
+    assert explicit.base_url == "https://trainwreck.example"
 
 
 def test_serve_with_several_workers_shares_one_store(tmp_path: Path) -> None:

@@ -18,17 +18,16 @@ def test_the_environment_wins_over_dotenv_and_keywords_over_both(tmp_path: Path,
     env_file = tmp_path / ".env"
     env_file.write_text("TRAINWRECK_PORT=8100\ntrainwreck_host=0.0.0.0\nTRAINWRECK_SUBMIT_ATTEMPTS=7\n")
     monkeypatch.setenv("TRAINWRECK_PORT", "8200")
-    settings = Settings(env_file=env_file, submit_attempts=2)
+    settings = Settings.read(env_file=env_file, submit_attempts=2)
     assert (settings.port, settings.host, settings.submit_attempts) == (8200, "0.0.0.0", 2)
-    assert {"port", "host", "submit_attempts"} <= settings.model_fields_set
-    assert Settings(env_file=None).host == "127.0.0.1"
+    assert Settings.read(env_file=None).host == "127.0.0.1"
 
 
 def test_lists_of_folders_json_and_no_color_are_read_from_text(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRAINWRECK_SIGNATURE_DIRS", "/teams/a:/teams/b,/teams/c")
     monkeypatch.setenv("TRAINWRECK_SLACK_CHANNEL_TEAMS", '{"C0123": "vision"}')
     monkeypatch.setenv("NO_COLOR", "")
-    settings = Settings(env_file=None)
+    settings = Settings.read(env_file=None)
     assert settings.signature_dirs == [Path("/teams/a"), Path("/teams/b"), Path("/teams/c")]
     assert settings.slack_channel_teams == {"C0123": "vision"}
     assert settings.no_color is True
@@ -39,7 +38,7 @@ def test_lists_of_folders_json_and_no_color_are_read_from_text(monkeypatch: pyte
 def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError, match=f"^setting {variable}: "):
-        Settings(env_file=None)
+        Settings.read(env_file=None)
 
 
 def test_the_cli_says_a_bad_setting_in_one_line(tmp_path: Path) -> None:
@@ -57,4 +56,4 @@ def test_an_unreadable_dotenv_is_one_clear_error(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_bytes(b"TRAINWRECK_PORT=\xff\xfe\n")
     with pytest.raises(SettingsError, match=r"^cannot read "):
-        Settings(env_file=env_file)
+        Settings.read(env_file=env_file)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from app.config import Settings, settings_reference
+from app.config import Settings, setting_descriptions, settings_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,8 +17,10 @@ def test_settings_reference_is_current() -> None:
 
 
 def test_every_setting_has_a_description() -> None:
-    for name, field in Settings.model_fields.items():
-        assert field.description, name
+    descriptions = setting_descriptions()
+    assert set(descriptions) == set(Settings.__struct_fields__)
+    for name, description in descriptions.items():
+        assert description, name
 
 
 def test_only_config_reads_the_environment() -> None:

@@ -101,7 +101,7 @@ async def _queue_in_background(state: State, upload: Path, meta: IngestMeta) -> 
     with state.session_factory() as session:
         job = job_for_team(session, job_id, visible_team=None)
         assert job is not None, "the job was just committed"
-        body = JobOut.from_job(job, public_url=state.settings.public_url)
+        body = JobOut.from_job(job, public_url=state.settings.base_url)
     # Location is relative, so that it holds behind any proxy; the body's URLs follow public_url
     return JSONResponse(body.model_dump(mode="json"), status_code=202, headers={"Location": f"/api/v1/jobs/{job_id}"})
 
@@ -118,7 +118,7 @@ def list_diagnoses(
         return FailureGroupPage(
             groups=[
                 FailureGroupOut.from_group(
-                    matching=group.matching, latest=group.latest, kind=group.kind, public_url=settings.public_url
+                    matching=group.matching, latest=group.latest, kind=group.kind, public_url=settings.base_url
                 )
                 for group in groups.items
             ],
@@ -129,7 +129,7 @@ def list_diagnoses(
     page = diagnoses.list_diagnoses(session, filters, limit=limit, offset=offset)
     matches = log_text.first_matches(session, query.q, [record.id for record in page.items]) if query.q else {}
     return DiagnosisPage(
-        items=[DiagnosisSummary.from_record(record, public_url=settings.public_url, log_match=matches.get(record.id))
+        items=[DiagnosisSummary.from_record(record, public_url=settings.base_url, log_match=matches.get(record.id))
                for record in page.items],
         total=page.total,
         limit=limit,
@@ -142,7 +142,7 @@ def get_diagnosis(
     diagnosis_id: DiagnosisId, session: SessionDep, scope: TeamScopeDep, settings: SettingsDep
 ) -> DiagnosisOut:
     """The diagnosis and its job metadata; 404 also for another team's diagnosis."""
-    return DiagnosisOut.from_record(_visible(session, diagnosis_id, scope), public_url=settings.public_url)
+    return DiagnosisOut.from_record(_visible(session, diagnosis_id, scope), public_url=settings.base_url)
 
 
 @router.get(
@@ -255,7 +255,7 @@ def _ingest(state: State, log_path: Path, meta: IngestMeta) -> CreatedDiagnosisO
     with state.session_factory() as session:
         record = diagnoses.get_diagnosis(session, result.diagnosis_id, visible_team=None)
         assert record is not None, "the diagnosis was just committed"
-        return CreatedDiagnosisOut.from_record(record, public_url=state.settings.public_url, created=result.created)
+        return CreatedDiagnosisOut.from_record(record, public_url=state.settings.base_url, created=result.created)
 
 
 def _rediagnose(state: State, diagnosis_id: int, scope: TeamScope) -> DiagnosisOut:
@@ -263,7 +263,7 @@ def _rediagnose(state: State, diagnosis_id: int, scope: TeamScope) -> DiagnosisO
         record = rediagnose_one(
             session, diagnosis_id, visible_team=scope.team, diagnoser=state.diagnoser, settings=state.settings
         )
-        return DiagnosisOut.from_record(record, public_url=state.settings.public_url)
+        return DiagnosisOut.from_record(record, public_url=state.settings.base_url)
 
 
 def _is_small_plain_log(path: Path, small_log_bytes: int) -> bool:

@@ -23,4 +23,4 @@ def get_job(job_id: JobId, session: SessionDep, scope: TeamScopeDep, settings: S
     job = job_for_team(session, job_id, visible_team=scope.team)
     if job is None:
         raise NotFoundError(f"no job {job_id}")
-    return JobOut.from_job(job, public_url=settings.public_url)
+    return JobOut.from_job(job, public_url=settings.base_url)

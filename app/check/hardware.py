@@ -5,40 +5,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 
+import msgspec
 import regex
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.diagnosis.knowledge import read_spec
+from app.diagnosis.knowledge import check_regex, read_spec
 from app.resources import bundled
+from app.validation import InvalidField
 
 BUILTIN_GPU_TABLE = bundled("hardware") / "gpus.yaml"
 
 
-class GpuSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class GpuSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pattern: str
-    compute_capability: float = Field(gt=0)
-    memory_gib: float = Field(gt=0)
-    names: list[str] = Field(min_length=1)  # names the pattern must match
+    compute_capability: Annotated[float, msgspec.Meta(gt=0)]
+    memory_gib: Annotated[float, msgspec.Meta(gt=0)]
+    names: Annotated[list[str], msgspec.Meta(min_length=1)]  # names the pattern must match
 
-    @model_validator(mode="after")
-    def _names_match(self) -> GpuSpec:
-        try:
-            compiled = regex.compile(self.pattern)
-        except regex.error as error:
-            raise ValueError(f"invalid regex: {error}") from None
+    def validate(self) -> None:
+        check_regex("pattern", self.pattern)
+        compiled = regex.compile(self.pattern)
         for name in self.names:
             if compiled.search(name) is None:
-                raise ValueError(f"{self.pattern!r} does not match its sample {name!r}")
-        return self
+                raise InvalidField("names", f"{self.pattern!r} does not match its sample {name!r}")
 
 
-class GpuTableSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    gpus: list[GpuSpec] = Field(min_length=1)
+class GpuTableSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    gpus: Annotated[list[GpuSpec], msgspec.Meta(min_length=1)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,9 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import msgspec
 from simpleeval import EvalWithCompoundTypes
 
 from app.diagnosis.knowledge import load_folders, read_spec
@@ -22,6 +22,7 @@ from app.diagnosis.settings import SETTING_NAMES
 from app.diagnosis.taxonomy import categories
 from app.errors import SignatureError
 from app.resources import bundled
+from app.validation import InvalidField
 
 BUILTIN_RULE_DIR = bundled("rules")
 Severity = Literal["error", "warning", "info"]
@@ -62,72 +63,56 @@ GIVEN_FUNCTION = "given"  # given('warmup_ratio'): the command (or its config) s
 VARIABLES = frozenset(SETTING_NAMES) | frozenset(DERIVED_NAMES)
 
 
-class Sample(BaseModel):
+class Sample(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A command with the machine it runs on (flags of `check`) and the config files it names."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     command: str
-    machine: dict[str, Any] = Field(default_factory=dict)
-    configs: dict[str, str] = Field(default_factory=dict)
+    machine: dict[str, Any] = {}
+    configs: dict[str, str] = {}
 
 
-class RuleSamples(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    flag: list[Sample | str] = Field(min_length=1)  # commands the rule must flag
-    not_flag: list[Sample | str] = Field(min_length=1)  # near misses it must not
+class RuleSamples(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    flag: Annotated[list[Sample | str], msgspec.Meta(min_length=1)]  # commands the rule must flag
+    not_flag: Annotated[list[Sample | str], msgspec.Meta(min_length=1)]  # near misses it must not
 
     @staticmethod
     def as_sample(item: Sample | str) -> Sample:
         return item if isinstance(item, Sample) else Sample(command=item)
 
 
-class RuleSpec(BaseModel):
+class RuleSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The schema of one rule file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    title: str = Field(min_length=1)
+    id: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    title: Annotated[str, msgspec.Meta(min_length=1)]
     severity: Severity
-    parameters: list[str] = Field(min_length=1)  # the settings it concerns, by their common names
+    parameters: Annotated[list[str], msgspec.Meta(min_length=1)]  # the settings it concerns, by their common names
     when: str  # an expression; the rule fires when it is true (and every fact it reads is known)
-    message: str = Field(min_length=1)  # the why in a sentence or two; {name} inserts a value
-    suggested: dict[str, str | int | float | bool | None] = Field(default_factory=dict)  # null: remove the setting
-    prevents: list[str] = Field(default_factory=list)  # the categories of the crashes it foresees
+    message: Annotated[str, msgspec.Meta(min_length=1)]  # the why in a sentence or two; {name} inserts a value
+    suggested: dict[str, str | int | float | bool | None] = {}  # null: remove the setting
+    prevents: list[str] = []  # the categories of the crashes it foresees
     samples: RuleSamples
 
-    @field_validator("parameters")
-    @classmethod
-    def _settings_exist(cls, value: list[str]) -> list[str]:
-        unknown = [name for name in value if name not in SETTING_NAMES]
+    def validate(self) -> None:
+        unknown = [name for name in self.parameters if name not in SETTING_NAMES]
         if unknown:
-            raise ValueError(f"unknown setting {unknown[0]!r}")
-        return value
-
-    @field_validator("when")
-    @classmethod
-    def _expression(cls, value: str) -> str:
-        check_expression(value)
-        return value
-
-    @field_validator("prevents")
-    @classmethod
-    def _categories(cls, value: list[str]) -> list[str]:
-        unknown = [name for name in value if name not in categories()]
+            raise InvalidField("parameters", f"unknown setting {unknown[0]!r}")
+        _expression_field("when", self.when)
+        unknown = [name for name in self.prevents if name not in categories()]
         if unknown:
-            raise ValueError(f"unknown category {unknown[0]!r}")
-        return value
-
-    @model_validator(mode="after")
-    def _suggestions(self) -> RuleSpec:
+            raise InvalidField("prevents", f"unknown category {unknown[0]!r}")
         for name, value in self.suggested.items():
             if name not in SETTING_NAMES:
-                raise ValueError(f"suggested: unknown setting {name!r}")
+                raise InvalidField("suggested", f"unknown setting {name!r}")
             if isinstance(value, str):
-                check_expression(value)
-        return self
+                _expression_field("suggested", value)
+
+
+def _expression_field(field: str, text: str) -> None:
+    try:
+        check_expression(text)
+    except ValueError as error:
+        raise InvalidField(field, str(error)) from None
 
 
 def check_expression(text: str) -> None:

@@ -48,7 +48,7 @@ def run_and_report(
     if check and not _checked(settings, command) and strict:
         _warn("not launched: the check found errors (--strict); fix them, or run without --strict")
         return 1
-    runs = settings.client_dir / "runs"
+    runs = settings.client_folder / "runs"
     try:
         log = LogFile.create(runs, metadata.job_id or _job_name(command), now=datetime.now())
     except OSError as error:  # before the command starts: better no run than a run with no log
@@ -124,7 +124,7 @@ def _send(settings: Settings, server_url: str, log_path: Path | None, metadata: 
 
 
 def _spool(settings: Settings) -> Spool:
-    return Spool(settings.client_dir / "spool")
+    return Spool(settings.client_folder / "spool")
 
 
 def _with_user(metadata: SubmissionMetadata) -> SubmissionMetadata:

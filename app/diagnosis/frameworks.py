@@ -9,142 +9,110 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
 import regex
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.diagnosis.knowledge import compiled_pattern, load_folders, read_spec
+from app.diagnosis.knowledge import check_regex, compiled_pattern, load_folders, read_spec
 from app.diagnosis.settings import SETTING_NAMES
 from app.errors import SignatureError
 from app.resources import bundled
+from app.validation import InvalidField
 
 BUILTIN_FRAMEWORK_DIR = bundled("frameworks")
 FrameKind = Literal["setup", "training", "evaluation", "saving"]
 FRAME_KINDS: tuple[FrameKind, ...] = ("saving", "evaluation", "setup", "training")
 _STEP_GROUPS = ({"step"}, {"epoch", "iteration", "epoch_total"})
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 
 
-class StepSample(BaseModel):
+class StepSample(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A line a step format must read, and what it must read from it (`step: null`: nothing)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     line: str
     step: int | None
     total: int | None = None
 
 
-class StepFormat(BaseModel):
+class StepFormat(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """How a trainer prints its optimizer step: a pattern with named groups, and samples."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
     pattern: str
     description: str | None = None  # a bar's description must match this (a training bar, not `Map:`)
     epoch_base: Literal[0, 1] = 1  # with `epoch`/`iteration`/`epoch_total` groups: the first epoch's number
     loss_on_line: bool = False  # the format prints the loss on the same line as the step
-    samples: list[StepSample] = Field(min_length=1)
+    samples: Annotated[list[StepSample], msgspec.Meta(min_length=1)]
 
-    @model_validator(mode="after")
-    def _groups(self) -> StepFormat:
-        try:
-            groups = set(regex.compile(self.pattern).groupindex)
-        except regex.error as error:
-            raise ValueError(f"invalid regex: {error}") from None
+    def validate(self) -> None:
+        check_regex("pattern", self.pattern)
+        groups = set(regex.compile(self.pattern).groupindex)
         if not any(required <= groups for required in _STEP_GROUPS):
-            raise ValueError("a step pattern names a `step` group, or `epoch`, `iteration` and `epoch_total`")
+            raise InvalidField("pattern", "a step pattern names a `step` group, or `epoch`, `iteration` and "
+                                          "`epoch_total`")
         if (self.description is None) != ("description" not in groups):
-            raise ValueError("a `description` group and a `description` pattern come together")
-        return self
+            raise InvalidField("description", "a `description` group and a `description` pattern come together")
 
 
-class Frames(BaseModel):
+class Frames(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Function names whose traceback frames place a failure: setting up, training, evaluating, saving."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    setup: list[str] = Field(default_factory=list)
-    training: list[str] = Field(default_factory=list)
-    evaluation: list[str] = Field(default_factory=list)
-    saving: list[str] = Field(default_factory=list)
+    setup: list[str] = []
+    training: list[str] = []
+    evaluation: list[str] = []
+    saving: list[str] = []
 
 
-class Verification(BaseModel):
+class Verification(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """How to cut a launch command down to a run of minutes that still shows whether a fix holds."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    change: dict[str, Any] = Field(default_factory=dict)  # settings given new values where the command sets them
-    add: dict[str, Any] = Field(default_factory=dict)  # settings set always (ones the framework surely takes)
+    change: dict[str, Any] = {}  # settings given new values where the command sets them
+    add: dict[str, Any] = {}  # settings set always (ones the framework surely takes)
     dataset_sample: str | None = None  # how to name a few samples of a dataset, `{dataset}` the dataset
 
-    @field_validator("change", "add")
-    @classmethod
-    def _known_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _known_setting_names(value)
+    def validate(self) -> None:
+        _check_setting_names("change", self.change)
+        _check_setting_names("add", self.add)
 
 
-def _known_setting_names(value: dict[str, Any]) -> dict[str, Any]:
+def _check_setting_names(field: str, value: dict[str, Any]) -> None:
     unknown = sorted(set(value) - set(SETTING_NAMES))
     if unknown:
-        raise ValueError(f"unknown setting {unknown[0]!r}; settings are named as in app/diagnosis/settings.py")
-    return value
+        raise InvalidField(field, f"unknown setting {unknown[0]!r}; settings are named as in "
+                                  "app/diagnosis/settings.py")
 
 
-class FrameworkSpec(BaseModel):
+class FrameworkSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The schema of one framework file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    title: str = Field(min_length=1)
-    precedence: int = Field(ge=0, le=100)  # when several are recognised in one log, the highest is the framework
-    recognise: list[str] = Field(default_factory=list)
-    spellings: list[str] = Field(default_factory=list)  # how it names settings, for advice on ones the log lacks
-    launcher_env: dict[str, str] = Field(default_factory=dict)  # a setting its launcher takes from the environment
-    steps: list[StepFormat] = Field(default_factory=list)
-    frames: Frames = Field(default_factory=Frames)
+    id: Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
+    title: Annotated[str, msgspec.Meta(min_length=1)]
+    precedence: Annotated[int, msgspec.Meta(ge=0, le=100)]  # when several are recognised in one log, the highest
+    recognise: list[str] = []
+    spellings: list[str] = []  # how it names settings, for advice on ones the log lacks
+    launcher_env: dict[str, str] = {}  # a setting its launcher takes from the environment
+    steps: list[StepFormat] = []
+    frames: Frames = Frames()
     collective_sequence: str | None = None  # a collective's running number in its errors, group `sequence`
-    setup_lines: list[str] = Field(default_factory=list)  # lines that show the run setting itself up
-    save_lines: list[str] = Field(default_factory=list)  # lines that show a checkpoint being written
-    checkpoint_steps: list[str] = Field(default_factory=list)  # a checkpoint's name with its step, group `step`
-    total_steps_settings: list[str] = Field(default_factory=list)  # settings that state the run's total steps
-    commands: list[str] = Field(default_factory=list)  # patterns on a launch command that name this framework
-    settings: dict[str, list[str]] = Field(default_factory=dict)  # a setting's spellings, by its common name
-    defaults: dict[str, Any] = Field(default_factory=dict)  # what the framework uses when a setting is not given
+    setup_lines: list[str] = []  # lines that show the run setting itself up
+    save_lines: list[str] = []  # lines that show a checkpoint being written
+    checkpoint_steps: list[str] = []  # a checkpoint's name with its step, group `step`
+    total_steps_settings: list[str] = []  # settings that state the run's total steps
+    commands: list[str] = []  # patterns on a launch command that name this framework
+    settings: dict[str, list[str]] = {}  # a setting's spellings, by its common name
+    defaults: dict[str, Any] = {}  # what the framework uses when a setting is not given
     verification: Verification | None = None
 
-    @field_validator("settings", "defaults")
-    @classmethod
-    def _known_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _known_setting_names(value)
-
-    @field_validator("recognise", "setup_lines", "save_lines", "commands")
-    @classmethod
-    def _patterns_compile(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            try:
-                regex.compile(pattern)
-            except regex.error as error:
-                raise ValueError(f"invalid regex {pattern!r}: {error}") from None
-        return value
-
-    @field_validator("checkpoint_steps")
-    @classmethod
-    def _step_group(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            if "step" not in regex.compile(pattern).groupindex:
-                raise ValueError(f"{pattern!r} names no `step` group")
-        return value
-
-    @field_validator("collective_sequence")
-    @classmethod
-    def _sequence_group(cls, value: str | None) -> str | None:
-        if value is not None and "sequence" not in regex.compile(value).groupindex:
-            raise ValueError("the pattern names a `sequence` group")
-        return value
+    def validate(self) -> None:
+        _check_setting_names("settings", self.settings)
+        _check_setting_names("defaults", self.defaults)
+        for field in ("recognise", "setup_lines", "save_lines", "commands"):
+            for pattern in getattr(self, field):
+                check_regex(field, pattern)
+        for pattern in self.checkpoint_steps:
+            check_regex("checkpoint_steps", pattern, groups=["step"])
+        check_regex("collective_sequence", self.collective_sequence, groups=["sequence"])
 
 
 @dataclass(frozen=True, slots=True)

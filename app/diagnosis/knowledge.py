@@ -1,5 +1,7 @@
 """Reading a knowledge file (a signature, a framework, a redaction form): YAML, validated, one clear error.
 
+The schemas are msgspec structs (`Spec`, see app/validation.py).
+
 A folder set, once validated, is kept in the cache folder as a pickle keyed by the files' contents and this
 code, so a fresh process reads it back in milliseconds instead of parsing, validating and compiling
 hundreds of patterns again. Patterns of the loaded items are compiled on first use (`compiled_pattern`), so
@@ -17,17 +19,20 @@ import tempfile
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Protocol, TypeVar, cast
+from typing import Annotated, Protocol, TypeVar, cast
 
 import hyperscan
+import msgspec
 import regex
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.errors import SignatureError, one_line
+from app.validation import InvalidField, convert, error_location, validated
 
 logger = logging.getLogger(__name__)
 
-SpecT = TypeVar("SpecT", bound=BaseModel)
+
+# A knowledge file's schema, or a part of one, is a frozen msgspec struct that forbids fields it does not name.
+SpecT = TypeVar("SpecT", bound=msgspec.Struct)
 
 
 class _HasId(Protocol):
@@ -39,13 +44,24 @@ ItemT = TypeVar("ItemT", bound=_HasId)
 CachedT = TypeVar("CachedT")
 
 
-class Samples(BaseModel):
+class Samples(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """What a knowledge file's patterns must match, and the near misses they must not."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    match: Annotated[list[str], msgspec.Meta(min_length=1)]
+    no_match: Annotated[list[str], msgspec.Meta(min_length=1)]
 
-    match: list[str] = Field(min_length=1)
-    no_match: list[str] = Field(min_length=1)
+
+def check_regex(field: str, pattern: str | None, *, groups: Sequence[str] = ()) -> None:
+    """InvalidField unless the pattern compiles and names these groups."""
+    if pattern is None:
+        return
+    try:
+        named = regex.compile(pattern).groupindex
+    except regex.error as error:
+        raise InvalidField(field, f"invalid regex {pattern!r}: {error}") from None
+    for group in groups:
+        if group not in named:
+            raise InvalidField(field, f"{pattern!r} names no `{group}` group")
 
 
 def parse_yaml(text: str | bytes) -> object:
@@ -67,11 +83,12 @@ def read_spec(path: Path, schema: type[SpecT], *, kind: str) -> SpecT:
     if not isinstance(raw, dict):
         raise SignatureError(f"{path}: a {kind} file is a YAML mapping")
     try:
-        return schema.model_validate(raw)
-    except ValidationError as error:
-        first = error.errors()[0]
-        location = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise SignatureError(f"{path}: field '{location}': {one_line(first['msg'])}") from None
+        return validated(convert(raw, schema))
+    except msgspec.ValidationError as error:
+        location, message = error_location(error)
+    except InvalidField as error:
+        location, message = error.field, str(error)
+    raise SignatureError(f"{path}: field '{location or '(top level)'}': {one_line(message)}") from None
 
 
 @cache
@@ -118,7 +135,7 @@ def _code_version() -> str:
     package = Path(__file__).resolve().parent.parent
     for module in sorted([*package.glob("diagnosis/*.py"), *package.glob("check/*.py")]):
         digest.update(module.read_bytes())
-    for name in ("pydantic", "regex"):
+    for name in ("msgspec", "regex"):
         digest.update(str(getattr(sys.modules[name], "__version__", "")).encode())
     return digest.hexdigest()
 

@@ -10,12 +10,20 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import hyperscan
+import msgspec
 import regex
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.diagnosis.knowledge import Samples, cached_database, compiled_pattern, load_folders, read_spec
+from app.diagnosis.knowledge import (
+    Samples,
+    cached_database,
+    check_regex,
+    compiled_pattern,
+    load_folders,
+    read_spec,
+)
 from app.resources import bundled
 
 BUILTIN_REDACTION_DIR = bundled("redactions")
@@ -23,24 +31,16 @@ PATTERN_TIMEOUT_SECONDS = 1.0
 _SCREEN_FLAGS = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_PREFILTER
 
 
-class RedactionSpec(BaseModel):
+class RedactionSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The schema of one redaction file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    kind: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
-    order: int = Field(default=10, ge=0, le=100)
+    kind: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9-]*$")]
+    order: Annotated[int, msgspec.Meta(ge=0, le=100)] = 10
     pattern: str
     samples: Samples
 
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            regex.compile(value)
-        except regex.error as error:
-            raise ValueError(f"invalid regex: {error}") from None
-        return value
+    def validate(self) -> None:
+        check_regex("pattern", self.pattern)
 
 
 @dataclass(frozen=True, slots=True)

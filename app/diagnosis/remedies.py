@@ -9,11 +9,13 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import regex
 
 from app.diagnosis.facts import RunFacts
 from app.diagnosis.model import Remedy
 from app.diagnosis.signatures import CIRCUMSTANCES, RemedySpec, Signature, SignatureSet
+from app.validation import Names
 
 _SWIFT_SCRIPT = re.compile(r"\S*swift/cli/(_megatron/)?(sft|pt|rlhf|infer|export)\.py\b")
 _CLI_FLAG = re.compile(r"(?<!\S)--([A-Za-z][\w-]*)(?:=|\s+)(?!--)(\S+)")
@@ -129,7 +131,7 @@ def build_remedies(
                 continue
             name = named.group("parameter").lstrip("-")
             name = name if name.isupper() else name.lower()  # `Precision '17' is invalid` names `precision`
-            spec = spec.model_copy(update={"parameter": [name]})
+            spec = msgspec.structs.replace(spec, parameter=Names([name]))
         found = facts.lookup(spec.parameter)
         if found is None and spec.only_if_present:
             continue

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
 import regex
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.diagnosis.knowledge import Samples, compiled_pattern, load_folders, read_spec
+from app.diagnosis.knowledge import Samples, check_regex, compiled_pattern, load_folders, read_spec
 from app.diagnosis.taxonomy import categories, stages
 from app.errors import SignatureError
 from app.resources import bundled
+from app.validation import InvalidField, Names
 
 BUILTIN_SIGNATURE_DIR = bundled("signatures")
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
@@ -24,76 +25,43 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 CIRCUMSTANCES = ("during_eval", "during_save", "during_load", "allocation_exceeds_gpu")
 
 
-class Ceiling(BaseModel):
+class Ceiling(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The most a scaled suggestion may be, under conditions: the field's safe learning rate for a dtype."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
     value: float
-    when: list[str] = Field(default_factory=list)
-
-    @field_validator("when", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+    when: Names = Names()
 
 
-class RemedySpec(BaseModel):
+class RemedySpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One remedy of a signature: which setting, what to do with it, and why."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    parameter: list[str] = Field(min_length=1)
+    parameter: Names
     action: Literal["halve", "double", "scale", "set", "enable", "disable", "advise"]
-    why: str = Field(min_length=1)
+    why: Annotated[str, msgspec.Meta(min_length=1)]
     value: Any = None
     factor: float | None = None
-    compensate: list[str] = Field(default_factory=list)
-    when: list[str] = Field(default_factory=list)
+    compensate: Names = Names()
+    when: Names = Names()
     only_if_present: bool = False
-    unless_current: list[str] = Field(default_factory=list)
+    unless_current: Names = Names()
     parameter_from: str | None = None  # a regex with a `parameter` group: the setting the error line names
     when_error: str | None = None  # a regex the root cause's line must match (which package is missing, say)
     promote_if: str | None = None  # a regex on the error and its traceback that puts this remedy first
-    ceiling: list[Ceiling] = Field(default_factory=list)  # the first whose `when` holds caps the suggestion
+    ceiling: list[Ceiling] = []  # the first whose `when` holds caps the suggestion
 
-    @field_validator("when_error", "promote_if")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                regex.compile(value)
-            except regex.error as error:
-                raise ValueError(f"invalid regex: {error}") from None
-        return value
-
-    @field_validator("parameter_from")
-    @classmethod
-    def _names_parameter(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                groups = regex.compile(value).groupindex
-            except regex.error as error:
-                raise ValueError(f"invalid regex: {error}") from None
-            if "parameter" not in groups:
-                raise ValueError("parameter_from names a `parameter` group")
-        return value
-
-    @field_validator("parameter", "compensate", "when", "unless_current", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _action_arguments(self) -> RemedySpec:
+    def validate(self) -> None:
+        if not self.parameter:
+            raise InvalidField("parameter", "Expected at least one setting")
+        check_regex("when_error", self.when_error)
+        check_regex("promote_if", self.promote_if)
+        check_regex("parameter_from", self.parameter_from, groups=["parameter"])
         if self.action == "scale" and self.factor is None:
-            raise ValueError("action 'scale' needs a 'factor'")
+            raise InvalidField("factor", "action 'scale' needs a 'factor'")
         if self.action == "set" and self.value is None:
-            raise ValueError("action 'set' needs a 'value'")
-        return self
+            raise InvalidField("value", "action 'set' needs a 'value'")
 
 
-class PatternSpec(BaseModel):
+class PatternSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A pattern that counts only where another line shows within the lines just before it.
 
     `after` is what makes a line evidence: torchrun's `exitcode: -9` is the verdict under its `Root Cause`
@@ -101,44 +69,32 @@ class PatternSpec(BaseModel):
     dataset code.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    pattern: str = Field(min_length=1)
-    after: str = Field(min_length=1)
-    within_lines: int = Field(default=8, ge=1, le=200)
+    pattern: Annotated[str, msgspec.Meta(min_length=1)]
+    after: Annotated[str, msgspec.Meta(min_length=1)]
+    within_lines: Annotated[int, msgspec.Meta(ge=1, le=200)] = 8
 
 
-class SignatureSpec(BaseModel):
+class SignatureSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The schema of one signature file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    id: str = Field(pattern=ID_PATTERN)
+    id: Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
     category: str
-    title: str = Field(min_length=1)
+    title: Annotated[str, msgspec.Meta(min_length=1)]
     role: Literal["cause", "symptom"] = "cause"
-    priority: int = Field(default=50, ge=0, le=100)
+    priority: Annotated[int, msgspec.Meta(ge=0, le=100)] = 50
     stage: str | None = None
-    patterns: list[str | PatternSpec] = Field(min_length=1)
-    exit_status: list[int] = Field(default_factory=list)  # a job's exit status that stands for this signature
+    patterns: Annotated[list[str | PatternSpec], msgspec.Meta(min_length=1)]
+    exit_status: list[int] = []  # a job's exit status that stands for this signature
     derived_from: Literal["loss_nan", "loss_divergence"] | None = None  # named by the loss curve itself
-    explanation: str = Field(min_length=1)
-    remedies: list[RemedySpec] = Field(default_factory=list)
+    explanation: Annotated[str, msgspec.Meta(min_length=1)]
+    remedies: list[RemedySpec] = []
     samples: Samples
 
-    @field_validator("category")
-    @classmethod
-    def _known_category(cls, value: str) -> str:
-        if value not in categories():
-            raise ValueError(f"unknown category {value!r}; use one of the taxonomy's ids")
-        return value
-
-    @field_validator("stage")
-    @classmethod
-    def _known_stage(cls, value: str | None) -> str | None:
-        if value is not None and value not in stages():
-            raise ValueError(f"unknown stage {value!r}; use one of {sorted(stages())}")
-        return value
+    def validate(self) -> None:
+        if self.category not in categories():
+            raise InvalidField("category", f"unknown category {self.category!r}; use one of the taxonomy's ids")
+        if self.stage is not None and self.stage not in stages():
+            raise InvalidField("stage", f"unknown stage {self.stage!r}; use one of {sorted(stages())}")
 
 
 @dataclass(frozen=True, slots=True)

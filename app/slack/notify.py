@@ -60,7 +60,7 @@ class TeamWebhookNotifier:
                 return
             message = diagnosis_message(
                 result.diagnosis,
-                url=diagnosis_url(self._settings.public_url, result.diagnosis_id),
+                url=diagnosis_url(self._settings.base_url, result.diagnosis_id),
                 about=_about(result),
             )
             post_to_webhook(

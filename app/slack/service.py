@@ -104,7 +104,7 @@ class SlackService:
                 text,
                 command=command,
                 team=self.team_for(channel, workspace),
-                public_url=self._settings.public_url,
+                public_url=self._settings.base_url,
                 now=utc_now(),
             )
 
@@ -211,7 +211,7 @@ class SlackService:
                 post, notice_message(unreadable_notice(filename or "the pasted log", error)), thread_ts=thread_ts
             )
             return
-        url = diagnosis_url(self._settings.public_url, result.diagnosis_id)
+        url = diagnosis_url(self._settings.base_url, result.diagnosis_id)
         message = diagnosis_message(result.diagnosis, url=url, feedback_for=result.diagnosis_id)
         self._reply(post, message, thread_ts=thread_ts)
 

@@ -59,7 +59,7 @@ def test_an_unexpected_error_answers_500_without_details(make_app: Callable[...,
 
 
 def test_an_unreachable_store_answers_503(diagnoser: Diagnoser, tmp_path: object) -> None:
-    settings = Settings(
+    settings = Settings.read(
         env_file=None,
         database_url="postgresql+psycopg://nobody@127.0.0.1:1/nothing",
         auth="auto",

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import regex
 
 from app.diagnosis.engine import Diagnoser
 from app.diagnosis.frameworks import load_framework_set
@@ -37,6 +38,20 @@ def test_a_cached_signature_set_reads_back_whole(tmp_path: Path) -> None:
     for signature in cached.signatures:  # patterns come back as sources and compile on first use
         for sample in signature.spec.samples.match:
             assert any(pattern.compiled.search(sample.encode()) for pattern in signature.compiled), signature.id
+
+
+def test_reading_the_cache_compiles_no_pattern(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files' own checks (every pattern compiles) ran when they were read; the cache does not run them again."""
+    cache = tmp_path / "cache"
+    load_signature_set(cache_dir=cache)
+    load_framework_set(cache_dir=cache)
+    compiled: list[object] = []
+    original = regex.compile
+    monkeypatch.setattr(regex, "compile", lambda *args, **kwargs: compiled.append(args) or original(*args, **kwargs))
+    load_signature_set(cache_dir=cache)
+    frameworks = load_framework_set(cache_dir=cache)
+    steps = [step.spec for step in frameworks.step_formats]  # built from the loaded set, after the cache is read
+    assert len(compiled) == len(steps) + sum(1 for step in steps if step.description is not None)
 
 
 def test_the_cache_is_not_read_when_a_file_changes(tmp_path: Path) -> None:

@@ -52,6 +52,11 @@ def test_team_signature_folder_is_loaded_after_the_builtin_one(tmp_path: Path) -
         (VALID.format(id="other-name", pattern="x"), "id"),
         (VALID.format(id="bad", pattern="x").replace("action: advise", "action: pray"), "remedies.0.action"),
         (VALID.format(id="bad", pattern="x").replace("  no_match: ['OurLoader started']\n", ""), "samples.no_match"),
+        (VALID.format(id="bad", pattern="x").replace("    action: advise\n", "    action: advise\n    when_error: '('\n"),
+         "remedies.0.when_error"),
+        (VALID.format(id="bad", pattern="x").replace("action: advise", "action: set"), "remedies.0.value"),
+        (VALID.format(id="bad", pattern="x").replace("parameter: [dataset]", "parameter: 7"), "remedies.0.parameter"),
+        (VALID.format(id="bad", pattern="x").replace("title: A team's own failure", "title: 12"), "title"),
     ],
 )
 def test_invalid_signature_names_the_file_and_the_field(tmp_path: Path, text: str, field: str) -> None:
@@ -60,6 +65,12 @@ def test_invalid_signature_names_the_file_and_the_field(tmp_path: Path, text: st
         load_signature_set([tmp_path])
     assert "bad.yaml" in raised.value.message
     assert f"field '{field}'" in raised.value.message
+
+
+def test_a_list_of_one_setting_may_be_written_as_the_setting(tmp_path: Path) -> None:
+    _write(tmp_path, "one", VALID.format(id="one", pattern="OurLoaderError").replace("[dataset]", "dataset"))
+    (signature,) = load_signature_set([tmp_path], builtin_dir=None).signatures
+    assert signature.spec.remedies[0].parameter == ["dataset"]
 
 
 def test_duplicate_id_across_folders_is_an_error(tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ def chromium_path() -> str:
 @contextmanager
 def served(data_dir: Path, diagnoser: Diagnoser) -> Iterator[tuple[str, FastAPI]]:
     """The real app on a fresh SQLite store in data_dir, served by uvicorn on a free loopback port."""
-    settings = Settings(data_dir=data_dir, auth="off", env_file=None)
+    settings = Settings.read(env_file=None, data_dir=data_dir, auth="off")
     upgrade(settings.sqlalchemy_url)
     app = create_app(settings, diagnoser=diagnoser)
     server = LiveServer(app)
