@@ -52,7 +52,7 @@ def test_team_signature_folder_is_loaded_after_the_builtin_one(tmp_path: Path) -
         (VALID.format(id="other-name", pattern="x"), "id"),
         (VALID.format(id="bad", pattern="x").replace("action: advise", "action: pray"), "remedies.0.action"),
         (VALID.format(id="bad", pattern="x").replace("  no_match: ['OurLoader started']\n", ""), "samples.no_match"),
-        (VALID.format(id="bad", pattern="x").replace("    action: advise\n", "    action: advise\n    when_error: '('\n"),
+        (VALID.format(id="bad", pattern="x").replace("action: advise", "action: advise\n    when_error: '('"),
          "remedies.0.when_error"),
         (VALID.format(id="bad", pattern="x").replace("action: advise", "action: set"), "remedies.0.value"),
         (VALID.format(id="bad", pattern="x").replace("parameter: [dataset]", "parameter: 7"), "remedies.0.parameter"),
