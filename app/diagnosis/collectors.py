@@ -7,9 +7,9 @@ with the screens that fired there, and says what it found at the end. The engine
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
 import regex
 
 from app.diagnosis.frameworks import FrameworkSet, screen_expression
@@ -28,8 +28,7 @@ class Collector(Protocol):
         its match ends."""
 
 
-@dataclass(slots=True)
-class Markers:
+class Markers(msgspec.Struct):
     save_lines: list[int]  # lines that show a checkpoint being written (those of the last blocks that have any)
     first_setup_line: int | None  # the first line that shows the run setting itself up
 
@@ -78,8 +77,7 @@ class MarkerCollector:
         return self._found
 
 
-@dataclass(slots=True)
-class LastException:
+class LastException(msgspec.Struct):
     line: int
     text: str
     context: str  # up to CONTEXT_BYTES of the log just before it: its traceback

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from app.diagnosis.settings import parameter_key, parse_value
 
@@ -30,16 +31,15 @@ _ENTRY_WORDS = {
 _CONFIG_FLAGS = {"deepspeed", "config_file", "config", "deepspeed_config_file"}
 
 
-@dataclass(slots=True)
-class LaunchCommand:
+class LaunchCommand(msgspec.Struct):
     """What a launch command sets. `parameters` keeps each name as typed (no dashes), the last value given."""
 
     text: str
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = msgspec.field(default_factory=dict)
     program: str | None = None  # `torchrun`, `swift`, `python`, ...: the first word after the environment
     entry: str | None = None  # `swift sft`, `llamafactory-cli train`, `train.py`, `-m module`
-    parameters: dict[str, Any] = field(default_factory=dict)
-    config_files: list[str] = field(default_factory=list)  # YAML or JSON files the command names
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
+    config_files: list[str] = msgspec.field(default_factory=list)  # YAML or JSON files the command names
 
     def find(self, spellings: Sequence[str], parameters: Mapping[str, Any] | None = None) -> tuple[str, Any] | None:
         """The first spelling the command sets, as (the name as typed, its value). Upper-case spellings are

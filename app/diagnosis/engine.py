@@ -7,9 +7,10 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+
+import msgspec
 
 from app.diagnosis.collectors import Collector, ExceptionCollector, LastException, MarkerCollector, Markers
 from app.diagnosis.facts import FactCollector, FactScreen, RunFacts, read_error_facts
@@ -48,8 +49,7 @@ MIN_DUMPED_PARAMETERS = 5  # an argument dump this long shows the run was settin
 ProgressCallback = Callable[[int], None]
 
 
-@dataclass(slots=True)
-class _Scan:
+class _Scan(msgspec.Struct):
     state: ScanState
     progress: Progress
     facts: RunFacts
@@ -60,8 +60,7 @@ class _Scan:
     bytes_read: int
 
 
-@dataclass(frozen=True, slots=True)
-class _Headline:
+class _Headline(msgspec.Struct, frozen=True):
     """What a diagnosis says the failure is, before it is placed in the run."""
 
     category: str

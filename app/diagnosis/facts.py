@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import hyperscan
+import msgspec
 
 from app.diagnosis.command import read_command
 from app.diagnosis.frameworks import Framework
@@ -67,11 +67,10 @@ _LONG_REPEAT = re.compile(rb"(?<!\\)\{(\d+),\d{3,}\}")
 _SCREENED = (*_ARGUMENTS, _COMMAND, _GPU_NAME, _WORLD_SIZE)
 
 
-@dataclass(slots=True)
-class RunFacts:
+class RunFacts(msgspec.Struct):
     """What the log says about the run; `parameters` keeps each name as the log spells it."""
 
-    parameters: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
     command: str | None = None
     framework: str | None = None
     world_size: int | None = None

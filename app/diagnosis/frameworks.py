@@ -7,7 +7,7 @@ each step format with the lines it must read. The engine's readers take all of i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -115,15 +115,21 @@ class FrameworkSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
         check_regex("collective_sequence", self.collective_sequence, groups=["sequence"])
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledStepFormat:
+class CompiledStepFormat(msgspec.Struct, frozen=True, dict=True):
+    """A step format, its patterns compiled on first use (a log without progress never needs them)."""
+
     spec: StepFormat
-    pattern: regex.Pattern[bytes]
-    description: regex.Pattern[bytes] | None
+
+    @cached_property
+    def pattern(self) -> regex.Pattern[bytes]:
+        return compiled_pattern(self.spec.pattern.encode("utf-8"), regex.MULTILINE)
+
+    @cached_property
+    def description(self) -> regex.Pattern[bytes] | None:
+        return compiled_pattern(self.spec.description.encode("utf-8")) if self.spec.description else None
 
 
-@dataclass(frozen=True, slots=True)
-class Framework:
+class Framework(msgspec.Struct, frozen=True):
     spec: FrameworkSpec
     path: Path
 
@@ -137,8 +143,7 @@ class Framework:
         return tuple(compiled_pattern(pattern.encode("utf-8")) for pattern in self.spec.recognise)
 
 
-@dataclass(frozen=True, slots=True)
-class FrameworkSet:
+class FrameworkSet(msgspec.Struct, frozen=True):
     """Every framework file, by precedence (highest first), with their step formats and frame names pooled."""
 
     frameworks: tuple[Framework, ...]
@@ -239,11 +244,7 @@ def load_framework_set(
     loaded, version = load_folders(directories, _load_file, kind="framework", cache_dir=cache_dir)
     frameworks = tuple(sorted(loaded, key=lambda framework: -framework.spec.precedence))
     step_formats = tuple(
-        CompiledStepFormat(
-            spec=step,
-            pattern=regex.compile(step.pattern.encode("utf-8"), regex.MULTILINE),
-            description=regex.compile(step.description.encode("utf-8")) if step.description else None,
-        )
+        CompiledStepFormat(spec=step)
         for framework in frameworks
         for step in framework.spec.steps
     )

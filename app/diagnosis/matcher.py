@@ -11,13 +11,13 @@ import logging
 import re
 import threading
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from re import _constants as sre_constants  # type: ignore[attr-defined]
 from re import _parser as sre_parser  # type: ignore[attr-defined]
 from typing import Any
 
 import hyperscan
+import msgspec
 import regex
 
 from app.diagnosis.knowledge import cached_database, cached_value, compile_database
@@ -57,8 +57,7 @@ _RAISE_STATEMENT = regex.compile(rb"(?:\[[^\]\n]{0,40}\]:?)?[ \t]*raise[ \t]")
 _LINE_START_ANCHOR = re.compile(r"^((?:\(\?[a-zA-Z]+\))*)\^")  # `^` first, after any inline flags
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(msgspec.Struct, frozen=True):
     """One line of the log that matched a signature."""
 
     signature: Signature
@@ -67,37 +66,33 @@ class Hit:
     context: str = ""  # up to CONTEXT_BYTES of the log just before the line (traceback frames)
 
 
-@dataclass(frozen=True, slots=True)
-class _Database:
+class _Database(msgspec.Struct, frozen=True):
     """A compiled Hyperscan database and what each of its expression ids stands for."""
 
     database: hyperscan.Database | None
     targets: list[int | str]  # pattern index or screen name, by expression id
 
 
-@dataclass(frozen=True, slots=True)
-class _Pattern:
+class _Pattern(msgspec.Struct, frozen=True):
     signature_index: int
     compiled: CompiledPattern
 
 
-@dataclass(slots=True)
-class Screened:
+class Screened(msgspec.Struct):
     """What the Hyperscan pass found in one block."""
 
     screens: dict[str, int]  # each screen that fired -> where its match ends (the last match, for located screens)
     candidates: dict[int, list[int]]  # pattern index -> match end offsets, for regex to confirm
 
 
-@dataclass(slots=True)
-class ScanState:
+class ScanState(msgspec.Struct):
     """Hits gathered over the whole log, capped per signature."""
 
-    hits: list[Hit] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    lines_hit: set[tuple[str, int]] = field(default_factory=set)  # (signature id, line): one hit per line
-    timeouts: dict[int, int] = field(default_factory=dict)  # pattern id → patterns cut short in this log
-    warnings: list[str] = field(default_factory=list)
+    hits: list[Hit] = msgspec.field(default_factory=list)
+    counts: dict[str, int] = msgspec.field(default_factory=dict)
+    lines_hit: set[tuple[str, int]] = msgspec.field(default_factory=set)  # (signature id, line): one hit per line
+    timeouts: dict[int, int] = msgspec.field(default_factory=dict)  # pattern id → patterns cut short in this log
+    warnings: list[str] = msgspec.field(default_factory=list)
 
 
 def _line_at(data: bytes, start: int, end: int) -> bytes:

@@ -2,39 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import msgspec
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
+
+class Evidence(msgspec.Struct, frozen=True):
     line: int  # 1-based line number in the submitted log
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class Symptom:
+class Symptom(msgspec.Struct, frozen=True):
     signature: str
     category: str
     line: int
 
 
-@dataclass(frozen=True, slots=True)
-class Remedy:
+class Remedy(msgspec.Struct, frozen=True):
     parameter: str
     current: Any
     suggested: Any
     why: str
 
 
-@dataclass(frozen=True, slots=True)
-class LossPoint:
+class LossPoint(msgspec.Struct, frozen=True):
     step: int
     loss: float  # may be nan or inf
 
 
-@dataclass(slots=True)
-class Diagnosis:
+class Diagnosis(msgspec.Struct):
     category: str
     stage: str
     step: int | None
@@ -43,23 +39,23 @@ class Diagnosis:
     title: str
     summary: str
     confidence: float
-    evidence: list[Evidence] = field(default_factory=list)
-    symptoms: list[Symptom] = field(default_factory=list)
-    remedies: list[Remedy] = field(default_factory=list)
-    run: dict[str, Any] = field(default_factory=dict)
+    evidence: list[Evidence] = msgspec.field(default_factory=list)
+    symptoms: list[Symptom] = msgspec.field(default_factory=list)
+    remedies: list[Remedy] = msgspec.field(default_factory=list)
+    run: dict[str, Any] = msgspec.field(default_factory=dict)
     fingerprint: str = ""
     corrected_command: str | None = None
     verification_command: str | None = None  # the run cut down to minutes, keeping what the diagnosis blames
-    loss_curve: list[LossPoint] = field(default_factory=list)
+    loss_curve: list[LossPoint] = msgspec.field(default_factory=list)
     signature_set_version: str = ""
     stage_reason: str | None = None  # why the stage is what it is, where the log leaves it open
-    warnings: list[str] = field(default_factory=list)  # what the engine could not read in full
+    warnings: list[str] = msgspec.field(default_factory=list)  # what the engine could not read in full
     lines_read: int = 0
     bytes_read: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's diagnosis JSON (NaN/Inf losses become strings, JSON has no NaN)."""
-        data = asdict(self)
+        data: dict[str, Any] = msgspec.to_builtins(self)
         data["loss_curve"] = [
             {"step": point.step, "loss": point.loss if _finite(point.loss) else str(point.loss)}
             for point in self.loss_curve
@@ -76,7 +72,7 @@ class Diagnosis:
         fields["loss_curve"] = [
             LossPoint(step=item["step"], loss=float(item["loss"])) for item in data.get("loss_curve", [])
         ]
-        known = cls.__dataclass_fields__.keys()
+        known = cls.__struct_fields__
         return cls(**{key: value for key, value in fields.items() if key in known})
 
 

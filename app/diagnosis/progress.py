@@ -11,8 +11,8 @@ import bisect
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
+import msgspec
 import regex
 
 from app.diagnosis.frameworks import CompiledStepFormat, screen_expression
@@ -60,8 +60,7 @@ _LOSS_REACH = 256  # how far past the word `loss` its value may be read
 _SAME_LINE_REACH = 2048  # how far around a loss value its line is read for a step mark
 
 
-@dataclass(frozen=True, slots=True)
-class StepMark:
+class StepMark(msgspec.Struct, frozen=True):
     """A training step the log shows, and the line that shows it."""
 
     step: int
@@ -69,8 +68,7 @@ class StepMark:
     line: int
 
 
-@dataclass(frozen=True, slots=True)
-class LossEvent:
+class LossEvent(msgspec.Struct, frozen=True):
     """A notable loss value and the log line that shows it."""
 
     point: LossPoint
@@ -79,8 +77,7 @@ class LossEvent:
     baseline: LossPoint | None = None
 
 
-@dataclass(slots=True)
-class Progress:
+class Progress(msgspec.Struct):
     """What the log says about the run's progress, as of its end."""
 
     step: int | None = None
@@ -89,7 +86,7 @@ class Progress:
     training_started: bool = False
     training_started_line: int | None = None
     first_training_line: int | None = None
-    loss_curve: list[LossPoint] = field(default_factory=list)
+    loss_curve: list[LossPoint] = msgspec.field(default_factory=list)
     first_bad_loss: LossEvent | None = None  # the first NaN/Inf loss or grad norm
     divergence: LossEvent | None = None  # the peak of a loss that exploded without NaN
 

@@ -13,10 +13,10 @@ import stat
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import msgspec
 import regex
 import stringzilla
 import zstandard
@@ -37,8 +37,7 @@ _BINARY_CONTROL = bytes(byte for byte in range(0x20) if byte not in b"\t\n\r\x0c
 LogSource = Path | bytes | bytearray | BinaryIO
 
 
-@dataclass(frozen=True, slots=True)
-class LineBlock:
+class LineBlock(msgspec.Struct, frozen=True):
     """Whole lines of the log: `data` ends with a newline; `first_line` is 1-based."""
 
     data: bytes

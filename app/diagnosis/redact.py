@@ -8,7 +8,6 @@ without secrets costs one fast scan. The set is built on first use, not at impor
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -43,8 +42,7 @@ class RedactionSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
         check_regex("pattern", self.pattern)
 
 
-@dataclass(frozen=True, slots=True)
-class RedactionForm:
+class RedactionForm(msgspec.Struct, frozen=True):
     spec: RedactionSpec
     path: Path
 

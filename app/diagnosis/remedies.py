@@ -6,7 +6,6 @@ import math
 import re
 import shlex
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -69,8 +68,7 @@ def _suggest(spec: RemedySpec, current: Any) -> Any:
     return max(1, round(scaled)) if isinstance(current, int) and abs(scaled) >= 1 else _round(scaled)
 
 
-@dataclass(frozen=True, slots=True)
-class Circumstances:
+class Circumstances(msgspec.Struct, frozen=True):
     """How the run died, as remedy conditions see it (apart from how it was configured: the RunFacts)."""
 
     during_eval: bool = False  # the root cause happened inside an evaluation loop

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 from app.diagnosis.matcher import Hit
 
@@ -29,8 +30,7 @@ _TEMPLATE_RULES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class RootCause:
+class RootCause(msgspec.Struct, frozen=True):
     root: Hit | None
     symptoms: list[Hit]
 

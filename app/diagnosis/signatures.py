@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -97,8 +96,7 @@ class SignatureSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
             raise InvalidField("stage", f"unknown stage {self.stage!r}; use one of {sorted(stages())}")
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledPattern:
+class CompiledPattern(msgspec.Struct, frozen=True):
     """One pattern of a signature (validated at load, compiled on first use), with the line that must come
     just before it (if any)."""
 
@@ -115,8 +113,7 @@ class CompiledPattern:
         return compile_pattern(self.after_source) if self.after_source is not None else None
 
 
-@dataclass(frozen=True, slots=True)
-class Signature:
+class Signature(msgspec.Struct, frozen=True):
     """A validated signature with its patterns compiled (bytes patterns, matched per line)."""
 
     spec: SignatureSpec
@@ -132,8 +129,7 @@ class Signature:
         return self.spec.category
 
 
-@dataclass(frozen=True, slots=True)
-class SignatureSet:
+class SignatureSet(msgspec.Struct, frozen=True):
     """Every loaded signature, in load order, with a version that changes when any file changes."""
 
     signatures: tuple[Signature, ...]

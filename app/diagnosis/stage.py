@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 from app.diagnosis.frameworks import FRAME_KINDS, FrameKind
 from app.diagnosis.progress import Progress
@@ -17,8 +18,7 @@ _LAST_TRACEBACK = "Traceback (most recent call last)"
 _RUNS_MAIN_MODULE = frozenset({"_run_code", "_run_module_as_main", "run_module", "run_path"})  # runpy
 DEEP_COLLECTIVE_SEQUENCE = 1_000  # collectives numbered in the thousands: past setup, well into training
 
-@dataclass(frozen=True, slots=True)
-class StageVerdict:
+class StageVerdict(msgspec.Struct, frozen=True):
     stage: str
     step: int | None
     reason: str = ""  # why the stage is what it is, where the log leaves it open

@@ -1,8 +1,9 @@
 """The failure categories and stages every diagnosis uses (taxonomy.yaml beside this file)."""
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
+
+import msgspec
 
 from app.diagnosis.knowledge import cached_value, parse_yaml
 
@@ -35,8 +36,7 @@ def stages() -> dict[str, str]:
     return dict(_taxonomy()["stages"])
 
 
-@dataclass(frozen=True, slots=True)
-class StageWording:
+class StageWording(msgspec.Struct, frozen=True):
     label: str  # badges and filters: "Mid-run"
     where: str  # the report's "Where:" line: "mid-run"
     sentence: str  # "The run died in the middle of training"

@@ -49,9 +49,8 @@ def test_reading_the_cache_compiles_no_pattern(tmp_path: Path, monkeypatch: pyte
     original = regex.compile
     monkeypatch.setattr(regex, "compile", lambda *args, **kwargs: compiled.append(args) or original(*args, **kwargs))
     load_signature_set(cache_dir=cache)
-    frameworks = load_framework_set(cache_dir=cache)
-    steps = [step.spec for step in frameworks.step_formats]  # built from the loaded set, after the cache is read
-    assert len(compiled) == len(steps) + sum(1 for step in steps if step.description is not None)
+    load_framework_set(cache_dir=cache)
+    assert compiled == []
 
 
 def test_the_cache_is_not_read_when_a_file_changes(tmp_path: Path) -> None:
