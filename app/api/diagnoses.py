@@ -252,10 +252,7 @@ def _ingest(state: State, log_path: Path, meta: IngestMeta) -> CreatedDiagnosisO
         settings=state.settings,
         listeners=state.ingest_listeners,
     )
-    with state.session_factory() as session:
-        record = diagnoses.get_diagnosis(session, result.diagnosis_id, visible_team=None)
-        assert record is not None, "the diagnosis was just committed"
-        return CreatedDiagnosisOut.from_record(record, public_url=state.settings.base_url, created=result.created)
+    return CreatedDiagnosisOut.from_result(result, public_url=state.settings.base_url)
 
 
 def _rediagnose(state: State, diagnosis_id: int, scope: TeamScope) -> DiagnosisOut:

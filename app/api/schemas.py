@@ -7,6 +7,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.services.ingest import IngestResult
 from app.services.teams import TEAM_NAME_PATTERN
 from app.store.models import DiagnosisRecord, FailureKind, IngestJob
 from app.store.repositories.log_text import LineMatch
@@ -107,6 +108,28 @@ class DiagnosisOut(DiagnosisBody, JobMetadata):
 
 class CreatedDiagnosisOut(DiagnosisOut):
     created: bool = Field(description="False when this team had already sent the same log (answered 200)")
+
+    @classmethod
+    def from_result(cls, result: IngestResult, *, public_url: str) -> Self:
+        """The answer to an upload, from what the ingest stored (the row just committed is not read again)."""
+        meta = result.meta
+        return cls(
+            **result.diagnosis.to_dict(),
+            id=result.diagnosis_id,
+            url=diagnosis_url(public_url, result.diagnosis_id),
+            team=meta.team,
+            job_id=meta.job_id,
+            project=meta.project,
+            cluster=meta.cluster,
+            user=meta.user,
+            exit_code=meta.exit_code,
+            filename=meta.filename,
+            source=meta.source,
+            received_at=result.received_at,
+            diagnosed_at=result.diagnosed_at,
+            log_bytes=result.log_bytes,
+            created=result.created,
+        )
 
 
 class LogMatchOut(BaseModel):

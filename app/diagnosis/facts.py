@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +98,9 @@ class RunFacts(msgspec.Struct):
         value = found[1]
         return bool(value) and value not in ("no", "false", "False", "0", "none")
 
-    def to_dict(self, relevant: set[str]) -> dict[str, Any]:
-        """The `run` object of the diagnosis: the facts plus the parameters remedies care about."""
+    def to_dict(self, relevant: frozenset[str]) -> dict[str, Any]:
+        """The `run` object of the diagnosis: the facts plus the parameters remedies care about (`relevant`: their
+        parameter_key)."""
         run: dict[str, Any] = {
             key: value
             for key, value in (
@@ -113,11 +114,10 @@ class RunFacts(msgspec.Struct):
             )
             if value is not None
         }
-        wanted = {parameter_key(name) for name in relevant}
         parameters = {
             key: value
             for key, value in self.parameters.items()
-            if parameter_key(key) in wanted or parameter_key(key).rsplit(".", 1)[-1] in wanted
+            if parameter_key(key) in relevant or parameter_key(key).rsplit(".", 1)[-1] in relevant
         }
         if parameters:
             run["parameters"] = parameters
@@ -131,12 +131,13 @@ class FactCollector:
     spelling (Megatron's `--micro-batch-size` over the `micro_batch_size` of its argument dump).
     """
 
-    def __init__(self, known_parameters: Collection[str] = (), *, screen: FactScreen | None = None) -> None:
-        """`screen`: the diagnoser's, which knows the frameworks; by default one that knows none."""
+    def __init__(self, known_parameters: frozenset[str] = frozenset(), *, screen: FactScreen | None = None) -> None:
+        """`known_parameters`: by parameter_key; `screen`: the diagnoser's, which knows the frameworks; by default one
+        that knows none."""
         self.facts = RunFacts()
         self._screen = screen if screen is not None else FactScreen(())
         self._frameworks = self._screen.frameworks
-        self._known = {parameter_key(name) for name in known_parameters}  # bare `key: value` lines count for these
+        self._known = known_parameters  # bare `key: value` lines count for these
         self._spellings: dict[str, str] = {}  # parameter_key -> the key in facts.parameters
         self._head_seen = 0
         self._framework_rank = len(self._frameworks)

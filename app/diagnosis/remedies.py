@@ -13,6 +13,7 @@ import regex
 
 from app.diagnosis.facts import RunFacts
 from app.diagnosis.model import Remedy
+from app.diagnosis.settings import parameter_key
 from app.diagnosis.signatures import CIRCUMSTANCES, RemedySpec, Signature, SignatureSet
 from app.validation import Names
 
@@ -262,11 +263,11 @@ def _friendly_entry(command: str, launcher_env: Mapping[str, str]) -> str:
     return " ".join([*env, f"{entry} {swift.group(2)}"]) + command[swift.end() :]
 
 
-def relevant_parameters(signature_set: SignatureSet) -> set[str]:
-    """Every parameter name any remedy mentions: those are the ones worth showing as run facts."""
+def relevant_parameters(signature_set: SignatureSet) -> frozenset[str]:
+    """Every parameter any remedy mentions, by its parameter_key: those are the ones worth showing as run facts."""
     names: set[str] = set()
     for signature in signature_set.signatures:
         for spec in signature.spec.remedies:
             names.update(spec.parameter)
             names.update(spec.compensate)
-    return names
+    return frozenset(parameter_key(name) for name in names)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,27 +46,29 @@ class IngestMeta:
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
-    """The stored diagnosis; `created` is False when the team had already sent this very log."""
+    """The stored diagnosis as stored: `created` is False when the team had already sent this very log, and the
+    diagnosis, its metadata and times are then those of the first time."""
 
     diagnosis_id: int
     created: bool
     diagnosis: Diagnosis
     meta: IngestMeta
+    received_at: datetime
+    diagnosed_at: datetime
     log_bytes: int = 0
     diagnose_seconds: float = 0.0
 
 
 def _store(
     session: Session, *, meta: IngestMeta, digest: LogDigest, diagnosis: Diagnosis, stored_log: CompressedLog,
-    search_blocks: list[tuple[int, str]],
+    search_blocks: list[tuple[int, str]], now: datetime,
 ) -> int | None:
     """Write the diagnosis, its log and its failure kind; None when the team already has this log."""
-    team = teams.ensure_team(session, meta.team)
-    now = utc_now()
+    team_id = teams.ensure_team_id(session, meta.team)
     diagnosis_id = diagnoses.insert_if_new(
         session,
         {
-            "team_id": team.id,
+            "team_id": team_id,
             "job_id": meta.job_id,
             "project": meta.project,
             "cluster": meta.cluster,
@@ -84,7 +87,7 @@ def _store(
         return None
     write_log(session, diagnosis_id, stored_log)
     log_text.insert_blocks(session, diagnosis_id, search_blocks)
-    failure_kinds.record_occurrence(session, team_id=team.id, fingerprint=diagnosis.fingerprint, seen_at=now)
+    failure_kinds.record_occurrence(session, team_id=team_id, fingerprint=diagnosis.fingerprint, seen_at=now)
     session.flush()
     return diagnosis_id
 
@@ -110,9 +113,10 @@ def ingest_and_commit(
     deadline = Deadline(settings.diagnose_timeout_seconds)
     digest = log_digest(deadline.watch(_decompressed(log_path, settings)))
     with session_factory() as session:  # a short read of its own, closed before the long work
-        existing = diagnoses.find_by_content(session, team_name=meta.team, content_sha256=digest.sha256)
-        if existing is not None:
-            return _existing(existing, meta)
+        if diagnoses.id_by_content(session, team_name=meta.team, content_sha256=digest.sha256) is not None:
+            existing = diagnoses.find_by_content(session, team_name=meta.team, content_sha256=digest.sha256)
+            if existing is not None:
+                return _existing(existing)
     started = time.monotonic()
     diagnosis = diagnoser.diagnose(log_path, exit_code=meta.exit_code, progress=deadline.check)
     diagnose_seconds = time.monotonic() - started
@@ -121,18 +125,21 @@ def ingest_and_commit(
     with compressed_log(redacted) as stored_log:
         # gathered before the transaction: SQLite's write lock is held from the first insert to the commit
         search_blocks = searchable.blocks([(item.line, item.text) for item in diagnosis.evidence])
+        now = utc_now()
         with write_transaction(session_factory) as session:
             diagnosis_id = _store(session, meta=meta, digest=digest, diagnosis=diagnosis, stored_log=stored_log,
-                                  search_blocks=search_blocks)
+                                  search_blocks=search_blocks, now=now)
             if diagnosis_id is None:
                 raced = diagnoses.find_by_content(session, team_name=meta.team, content_sha256=digest.sha256)
                 assert raced is not None, "the insert conflicted, so the other row exists"
-                return _existing(raced, meta)
+                return _existing(raced)
     result = IngestResult(
         diagnosis_id=diagnosis_id,
         created=True,
         diagnosis=diagnosis,
         meta=meta,
+        received_at=now,
+        diagnosed_at=now,
         log_bytes=digest.size,
         diagnose_seconds=diagnose_seconds,
     )
@@ -141,12 +148,16 @@ def ingest_and_commit(
     return result
 
 
-def _existing(record: DiagnosisRecord, meta: IngestMeta) -> IngestResult:
+def _existing(record: DiagnosisRecord) -> IngestResult:
+    meta = IngestMeta(team=record.team.name, job_id=record.job_id, project=record.project, cluster=record.cluster,
+                      user=record.user, exit_code=record.exit_code, filename=record.filename, source=record.source)
     return IngestResult(
         diagnosis_id=record.id,
         created=False,
         diagnosis=Diagnosis.from_dict(record.result),
         meta=meta,
+        received_at=record.received_at,
+        diagnosed_at=record.diagnosed_at,
         log_bytes=record.log_bytes,
     )
 

@@ -75,7 +75,7 @@ def test_namespaced_cli_flags_answer_for_their_setting(diagnoser: Diagnoser) -> 
 
 
 def _facts(text: str, known: tuple[str, ...] = ()) -> dict[str, object]:
-    collector = FactCollector(known)
+    collector = FactCollector(frozenset(known))
     collector.feed((text + "\n").encode())
     return collector.finish().parameters
 

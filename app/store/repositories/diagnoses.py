@@ -67,6 +67,16 @@ def result_columns(diagnosis: Diagnosis, *, job_id: str | None) -> dict[str, Any
     }
 
 
+def id_by_content(session: Session, *, team_name: str, content_sha256: str) -> int | None:
+    """find_by_content's id only: whether the team has this log, without loading the row (it almost never has)."""
+    found: int | None = session.scalar(
+        select(DiagnosisRecord.id)
+        .join(Team)
+        .where(Team.name == team_name, DiagnosisRecord.content_sha256 == content_sha256)
+    )
+    return found
+
+
 def find_by_content(session: Session, *, team_name: str, content_sha256: str) -> DiagnosisRecord | None:
     """The diagnosis this team already has for a log with this hash."""
     return session.scalar(

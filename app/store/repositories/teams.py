@@ -15,6 +15,12 @@ def find_team(session: Session, name: str) -> Team | None:
     return session.scalar(select(Team).where(Team.name == name))
 
 
+def ensure_team_id(session: Session, name: str) -> int:
+    """The id of the team with this name, created if new: ensure_team without loading the team."""
+    team_id: int | None = session.scalar(select(Team.id).where(Team.name == name))
+    return team_id if team_id is not None else ensure_team(session, name).id
+
+
 def ensure_team(session: Session, name: str) -> Team:
     """The team with this name, created if new (safe when two requests create it at once). Looked for first:
     the team almost always exists, and the insert would be a write (SQLite's lock) on every upload."""
