@@ -25,9 +25,9 @@ from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
 from app.store import migrate
-from app.store.models import DiagnosisRecord, LogText, Team
+from app.store.models import DiagnosisRecord, Team
 from app.store.repositories.diagnoses import DiagnosisFilters
-from app.store.repositories.log_text import first_matches
+from app.store.repositories.log_text import first_matches, insert_blocks
 from app.store.repositories.page_views import list_summaries
 from app.store.session import create_db_engine, create_session_factory
 
@@ -69,10 +69,7 @@ def _fill(url: str, logs: int, lines: int) -> None:
                 "search_text": "the gpu ran out of memory", "result": {},
                 "received_at": now - timedelta(minutes=number), "diagnosed_at": now,
             } for number in numbers])
-            session.execute(insert(LogText), [
-                {"diagnosis_id": number + 1, "first_line": 1, "text": _log_lines(number, lines, rng)}
-                for number in numbers
-            ])
+            insert_blocks(session, [(number + 1, 1, _log_lines(number, lines, rng)) for number in numbers])
     engine.dispose()
 
 

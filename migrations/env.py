@@ -23,9 +23,9 @@ def _render_item(kind: str, item: Any, _context: AutogenContext) -> str | bool:
     return False
 
 
-# The full-text indexes the migrations make with the database's own DDL, which the models do not describe.
-# Objects the migrations make that the models do not describe: the full-text index and the task queue's own.
-UNMODELLED_OBJECTS = ("log_text_fts", "ix_log_text_search", "trainwreck_log_terms", "procrastinate_")
+# Objects the migrations make that the models do not describe: the full-text index (SQLite's FTS5 table;
+# PostgreSQL's terms column, its index and the function that defines them) and the task queue's own.
+UNMODELLED_OBJECTS = ("log_text_fts", "ix_log_text_search", "search_terms", "trainwreck_log_terms", "procrastinate_")
 
 
 def _include_name(name: str | None, type_: str, _parents: Any) -> bool:
@@ -51,7 +51,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    url = config.attributes.get("url") or Settings().sqlalchemy_url
+    url = config.attributes.get("url") or Settings.read().sqlalchemy_url
     engine = create_db_engine(url)
     try:
         with engine.connect() as connection:

@@ -86,7 +86,7 @@ def _store(
     if diagnosis_id is None:
         return None
     write_log(session, diagnosis_id, stored_log)
-    log_text.insert_blocks(session, diagnosis_id, search_blocks)
+    log_text.insert_blocks(session, [(diagnosis_id, first, lines) for first, lines in search_blocks])
     failure_kinds.record_occurrence(session, team_id=team_id, fingerprint=diagnosis.fingerprint, seen_at=now)
     session.flush()
     return diagnosis_id

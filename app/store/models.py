@@ -121,8 +121,9 @@ class LogChunk(Base):
 
 class LogText(Base):
     """Lines of a stored (redacted) log that search reads: its head, its tail and its evidence, in blocks of
-    consecutive lines. The index over `text` is the database's own, made by the migration (SQLite: the FTS5
-    trigram table `log_text_fts`; PostgreSQL: GIN index `ix_log_text_search` over `trainwreck_log_terms`)."""
+    consecutive lines. The index over `text` is the database's own, made by the migrations (SQLite: the FTS5
+    trigram table `log_text_fts`; PostgreSQL: the `search_terms` column, a GIN-indexed tsvector of the text's
+    terms that repositories/log_text.py writes with each block)."""
 
     __tablename__ = "log_text"
 

@@ -1,14 +1,16 @@
 """The searchable lines of stored logs, and matches over them through the database's own index: every term
-of a search, in any case (PostgreSQL: a GIN index over the text's parts; SQLite: an FTS5 trigram index)."""
+of a search, in any case (PostgreSQL: a GIN index over the text's parts, stored with each block; SQLite: an
+FTS5 trigram index)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import regex
-from sqlalchemy import Boolean, ColumnElement, and_, false, insert, select
+from sqlalchemy import Boolean, ColumnElement, and_, false, insert, select, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql import bindparam
@@ -18,10 +20,17 @@ from sqlalchemy.sql.elements import BindParameter
 from app.store.models import LogText
 
 # What separates the parts of a log's text that a search term is matched against: spaces, quotes, brackets
-# and the separators of paths and `key=value` words. The PostgreSQL index function of the migration
-# (`trainwreck_log_terms`) splits stored text on the same characters, and on anything not a word character.
+# and the separators of paths and `key=value` words. On PostgreSQL a block's terms are its parts and their word
+# pieces (runs of word characters), as the migrations' SQL function `trainwreck_log_terms` defines them.
 PART_SEPARATORS = r"""[\s"'`()<>{},;=/:|\[\]]+"""
 _SEPARATOR = regex.compile(PART_SEPARATORS)
+_PART = re.compile(r"""[^\s"'`()<>{},;=/:|\[\]]+""")
+_WORD_PIECE = re.compile(r"\w+")
+MAX_TERM_BYTES = 200  # longer parts are not terms (PostgreSQL's lexemes are bounded)
+_INSERT_WITH_TERMS = text(
+    "INSERT INTO log_text (diagnosis_id, first_line, text, search_terms) "
+    "VALUES (:diagnosis_id, :first_line, :text, array_to_tsvector(CAST(:terms AS text[])))"
+)
 TRIGRAM = 3  # SQLite's trigram index finds terms of this many characters or more; shorter ones only the LIKE
 
 
@@ -60,7 +69,7 @@ class _LogTextMatch(ColumnElement[bool]):
 @compiles(_LogTextMatch, "postgresql")
 def _postgresql(element: _LogTextMatch, compiler: SQLCompiler, **kwargs: Any) -> str:
     query = compiler.process(element.tsquery, **kwargs)
-    return f"trainwreck_log_terms(log_text.text) @@ CAST({query} AS tsquery)"
+    return f"log_text.search_terms @@ CAST({query} AS tsquery)"
 
 
 @compiles(_LogTextMatch)
@@ -85,11 +94,25 @@ def log_holds(text: str, diagnosis_id: ColumnElement[int] | InstrumentedAttribut
     return diagnosis_id.in_(select(LogText.diagnosis_id).where(_LogTextMatch(words)))
 
 
-def insert_blocks(session: Session, diagnosis_id: int, blocks: Iterable[tuple[int, str]]) -> None:
-    """Store a log's searchable lines, as (first line number, the lines' text) blocks."""
-    rows = [{"diagnosis_id": diagnosis_id, "first_line": first, "text": text} for first, text in blocks]
-    if rows:
+def insert_blocks(session: Session, blocks: Iterable[tuple[int, int, str]]) -> None:
+    """Store logs' searchable lines, as (diagnosis id, first line number, the lines' text) blocks; on PostgreSQL
+    with their terms (SQLite's FTS5 table is kept by triggers)."""
+    rows = [{"diagnosis_id": diagnosis_id, "first_line": first, "text": lines} for diagnosis_id, first, lines in blocks]
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_INSERT_WITH_TERMS, [{**row, "terms": search_terms(str(row["text"]))} for row in rows])
+    else:
         session.execute(insert(LogText), rows)
+
+
+def search_terms(lines: str) -> list[str]:
+    """The terms a block of lines holds: its parts and their word pieces, lower-cased (what a search term may
+    start), as `trainwreck_log_terms` computes them."""
+    lowered = lines.lower()
+    terms = set(_PART.findall(lowered))
+    terms.update(_WORD_PIECE.findall(lowered))
+    return [term for term in terms if len(term.encode()) <= MAX_TERM_BYTES]
 
 
 def first_matches(session: Session, text: str, diagnosis_ids: Collection[int]) -> dict[int, LineMatch]:

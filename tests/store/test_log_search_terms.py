@@ -1,0 +1,67 @@
+"""On PostgreSQL the service splits a block of lines into the terms search matches: the same terms as the
+migrations' SQL function, which filled the rows stored before the split moved out of the database."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from app.store import migrate
+from app.store.models import DiagnosisRecord, LogText, Team
+from app.store.repositories.log_text import first_matches, insert_blocks, search_terms
+from app.store.session import create_db_engine, create_session_factory
+from app.store.types import utc_now
+
+TEXTS = [
+    "[INFO:swift] args: model=Qwen/Qwen2.5-7B-Instruct dataset='data/train-set-3.jsonl' lr=1e-4",
+    'File "/opt/venv/lib/python3.11/site-packages/transformers/trainer.py", line 3518, in training_step',
+    "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 3.91 GiB (GPU 2; 79.15 GiB total)",
+    "{'loss': 2.0123, 'grad_norm': 0.512, 'learning_rate': 9.9e-06, 'epoch': 0.01}\nTrain:  5%|▍| 50/1000",
+    "数据集 加载失败: KeyError 'messages' — Ärger mit ÜBER-größen <tag>|pipe;semi,comma` back`tick",
+    "x" * 250 + " short " + "y" * 199 + "/" + "z" * 201,
+    "   \t  ",
+    "",
+]
+
+
+def _add(session: Session, number: int) -> int:
+    team_id = session.scalar(select(Team.id)) or session.scalar(
+        text("INSERT INTO teams (name, created_at) VALUES ('t', now()) RETURNING id"))
+    record = DiagnosisRecord(
+        team_id=team_id, source="api", category="gpu_oom", stage="mid_run", fingerprint=f"f{number}", title="t",
+        confidence=0.5, signature_set_version="v", content_sha256=f"{number:064d}", log_bytes=1, search_text="",
+        result={}, received_at=utc_now(), diagnosed_at=utc_now())
+    session.add(record)
+    session.flush()
+    return record.id
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_the_service_splits_text_as_the_sql_function_does(session: Session) -> None:
+    for sample in TEXTS:
+        in_database = session.scalar(text("SELECT tsvector_to_array(trainwreck_log_terms(:body))"), {"body": sample})
+        assert sorted(search_terms(sample)) == sorted(in_database), sample
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("empty_store_url", ["postgresql"], indirect=True)
+def test_rows_stored_before_the_terms_column_are_found_after_the_upgrade(empty_store_url: str) -> None:
+    migrate.upgrade(empty_store_url, "fb267ea0273b")
+    engine = create_db_engine(empty_store_url)
+    try:
+        with create_session_factory(engine).begin() as session:
+            old = _add(session, 1)
+            session.execute(text("INSERT INTO log_text (diagnosis_id, first_line, text) VALUES (:d, 7, :t)"),
+                            {"d": old, "t": TEXTS[0]})
+        migrate.upgrade(empty_store_url)
+        with create_session_factory(engine).begin() as session:
+            new = _add(session, 2)
+            insert_blocks(session, [(new, 3, TEXTS[0])])
+        with create_session_factory(engine)() as session:
+            found = first_matches(session, "train-set-3.jsonl Qwen2.5", [old, new])
+            assert {key: match.line for key, match in found.items()} == {old: 7, new: 3}
+            assert session.scalar(select(LogText.id).where(LogText.diagnosis_id == old)) is not None
+    finally:
+        engine.dispose()
