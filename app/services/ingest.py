@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
@@ -126,7 +128,7 @@ def ingest_and_commit(
         # gathered before the transaction: SQLite's write lock is held from the first insert to the commit
         search_blocks = searchable.blocks([(item.line, item.text) for item in diagnosis.evidence])
         now = utc_now()
-        with write_transaction(session_factory) as session:
+        with write_transaction(session_factory) as session, _forgetting_team_ids_on_failure(session):
             diagnosis_id = _store(session, meta=meta, digest=digest, diagnosis=diagnosis, stored_log=stored_log,
                                   search_blocks=search_blocks, now=now)
             if diagnosis_id is None:
@@ -146,6 +148,16 @@ def ingest_and_commit(
     if listeners is not None:
         listeners.notify(result)
     return result
+
+
+@contextmanager
+def _forgetting_team_ids_on_failure(session: Session) -> Iterator[None]:
+    """A store that lost a team (deleted by hand) fails one ingest, not every later one."""
+    try:
+        yield
+    except IntegrityError:
+        teams.forget_team_ids(session)
+        raise
 
 
 def _existing(record: DiagnosisRecord) -> IngestResult:

@@ -13,7 +13,7 @@ import pytest
 import zstandard
 from server_support import HF_TOKEN, oom_log, padded_log
 from sqlalchemy import Engine, event, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
@@ -129,6 +129,39 @@ def test_the_same_log_again_returns_the_existing_diagnosis(
     assert gzipped.diagnosis.to_dict() == first.diagnosis.to_dict()
     counts = row_counts(session_factory)
     assert (counts["diagnoses"], counts["failure_kinds"]) == (1, 1)
+
+
+def test_the_same_log_again_answers_with_the_first_submission_as_stored(
+    session_factory: sessionmaker[Session], diagnoser: Diagnoser, store_settings: Settings, tmp_path: Path
+) -> None:
+    first = ingest(session_factory, write(tmp_path, oom_log()), diagnoser=diagnoser, settings=store_settings,
+                   team="vision", job_id="slurm-1")
+    again = ingest(session_factory, write(tmp_path, oom_log()), diagnoser=diagnoser, settings=store_settings,
+                   team="vision", job_id="slurm-2")
+
+    assert not again.created
+    assert (again.meta.job_id, again.received_at, again.log_bytes) == ("slurm-1", first.received_at, first.log_bytes)
+
+
+def test_a_team_deleted_by_hand_fails_one_ingest_not_every_later_one(
+    session_factory: sessionmaker[Session], diagnoser: Diagnoser, store_settings: Settings, tmp_path: Path
+) -> None:
+    """The process remembers team ids; a store that loses a team behind its back is read again after a failure."""
+    ingest(session_factory, write(tmp_path, oom_log(job="a")), diagnoser=diagnoser, settings=store_settings,
+           team="vision")
+    ingest(session_factory, write(tmp_path, oom_log(job="b")), diagnoser=diagnoser, settings=store_settings,
+           team="vision")
+    with session_factory.begin() as session:
+        session.execute(text("DELETE FROM teams WHERE name = 'vision'"))
+
+    with pytest.raises(IntegrityError):
+        ingest(session_factory, write(tmp_path, oom_log(job="c")), diagnoser=diagnoser, settings=store_settings,
+               team="vision")
+    later = ingest(session_factory, write(tmp_path, oom_log(job="d")), diagnoser=diagnoser, settings=store_settings,
+                   team="vision")
+
+    assert later.created
+    assert row_counts(session_factory)["diagnoses"] == 1
 
 
 def test_the_same_log_from_another_team_is_a_new_diagnosis(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import threading
+import weakref
+
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from app.store.models import Team
@@ -15,10 +18,34 @@ def find_team(session: Session, name: str) -> Team | None:
     return session.scalar(select(Team).where(Team.name == name))
 
 
+# Team ids by name, per store: teams are never deleted, so a team found once keeps its id. Only teams found
+# already stored are remembered (one created in a transaction that then rolls back would not exist).
+_known_ids: weakref.WeakKeyDictionary[Engine, dict[str, int]] = weakref.WeakKeyDictionary()
+_known_ids_lock = threading.Lock()
+
+
 def ensure_team_id(session: Session, name: str) -> int:
-    """The id of the team with this name, created if new: ensure_team without loading the team."""
-    team_id: int | None = session.scalar(select(Team.id).where(Team.name == name))
-    return team_id if team_id is not None else ensure_team(session, name).id
+    """The id of the team with this name, created if new: ensure_team without loading the team, and without a
+    query at all for a team this process has seen stored."""
+    engine = session.get_bind()
+    with _known_ids_lock:
+        known = _known_ids.setdefault(engine, {}) if isinstance(engine, Engine) else {}
+        if (team_id := known.get(name)) is not None:
+            return team_id
+    found: int | None = session.scalar(select(Team.id).where(Team.name == name))
+    if found is None:
+        return ensure_team(session, name).id
+    with _known_ids_lock:
+        known[name] = found
+    return found
+
+
+def forget_team_ids(session: Session) -> None:
+    """Drop the remembered ids of this store's teams (after a write that refers to one failed)."""
+    engine = session.get_bind()
+    if isinstance(engine, Engine):
+        with _known_ids_lock:
+            _known_ids.pop(engine, None)
 
 
 def ensure_team(session: Session, name: str) -> Team:
