@@ -210,8 +210,10 @@ def read_error_facts(facts: RunFacts, text: str) -> None:
 
 class FactScreen:
     """The fact patterns and the frameworks' marks in one Hyperscan database, so that `re` reads only the lines
-    each may match. Each is screened a line at a time (one report per line) in prefilter mode, which never
-    misses a line the pattern matches."""
+    each may match. Each fact pattern is screened a line at a time (one report per line) in prefilter mode,
+    which never misses a line the pattern matches. A framework's mark needs one line that shows it: marks are
+    screened exactly, each reporting its first line only (a mark on every line, like the loss dict, would
+    otherwise report thousands), unless one is beyond Hyperscan; then every mark is screened as the facts are."""
 
     def __init__(self, frameworks: Sequence[Framework], cache_dir: Path | None = None) -> None:
         """`frameworks` by precedence; those with no marks are never recognised."""
@@ -219,22 +221,25 @@ class FactScreen:
         marks = [(rank, mark.encode()) for rank, framework in enumerate(self.frameworks)
                  for mark in framework.spec.recognise]
         flags = hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_PREFILTER | hyperscan.HS_FLAG_ALLOWEMPTY
+        first_line_only = hyperscan.HS_FLAG_MULTILINE | hyperscan.HS_FLAG_ALLOWEMPTY | hyperscan.HS_FLAG_SINGLEMATCH
         try:
-            self._database = self._compile(marks, flags, cache_dir)
+            self._database = self._compile(marks, flags, first_line_only, cache_dir)
             screenable = marks
         except hyperscan.error:  # a mark beyond Hyperscan (syntax only `regex` knows): found mark by mark
             screenable = [(rank, mark) for rank, mark in marks if _screenable(_line_expression(mark), flags)]
-            self._database = self._compile(screenable, flags, cache_dir)
+            self._database = self._compile(screenable, flags, flags, cache_dir)
         # the frameworks with such a mark have their marks searched over the whole head
         self._unscreened = {rank for rank, mark in marks if (rank, mark) not in screenable}
         self._mark_owners = [rank for rank, _ in screenable]
         self._scratch = threading.local()
 
     @staticmethod
-    def _compile(marks: list[tuple[int, bytes]], flags: int, cache_dir: Path | None) -> hyperscan.Database:
+    def _compile(
+        marks: list[tuple[int, bytes]], flags: int, mark_flags: int, cache_dir: Path | None
+    ) -> hyperscan.Database:
         patterns = [*(pattern.pattern for pattern in _SCREENED), *(mark for _, mark in marks)]
         expressions = [_line_expression(pattern) for pattern in patterns]
-        return cached_database(expressions, [flags] * len(expressions), cache_dir)
+        return cached_database(expressions, [flags] * len(_SCREENED) + [mark_flags] * len(marks), cache_dir)
 
     def lines(self, text: bytes) -> HeadLines:
         """Where, in this text, each pattern may match."""

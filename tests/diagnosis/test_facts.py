@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.diagnosis.engine import Diagnoser
-from app.diagnosis.facts import FactCollector
+from app.diagnosis.facts import FactCollector, FactScreen
+from app.diagnosis.frameworks import load_framework_set
 
 MEGATRON_COMMAND = (
     "torchrun --nproc_per_node 8 --master_port 6000 pretrain_gpt.py --tensor-model-parallel-size 2 "
@@ -132,3 +133,18 @@ def test_settings_on_progress_lines_and_after_the_head_are_not_read() -> None:
     collector.feed(b"x" * (2 << 20) + b"\n")
     collector.feed(b"max_length=512\n")
     assert collector.finish().parameters == {"per_device_train_batch_size": 4}
+
+
+def test_a_framework_mark_on_every_line_is_reported_once_and_still_recognised() -> None:
+    frameworks = load_framework_set()
+    screen = FactScreen(frameworks.frameworks)
+    ours = next(rank for rank, framework in enumerate(screen.frameworks) if framework.id == "transformers")
+    head = b"".join(b"{'loss': %d.5, 'grad_norm': 0.3, 'learning_rate': 2e-05, 'epoch': 0.1}\n" % step
+                    for step in range(2000))
+
+    lines = screen.lines(head)
+
+    assert lines.marks[ours].count(b"\n") == 1
+    collector = FactCollector(screen=screen)
+    collector.feed(head)
+    assert collector.finish().framework == "transformers"
