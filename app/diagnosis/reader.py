@@ -122,7 +122,7 @@ def open_seekable(source: LogSource, *, max_bytes: int) -> Iterator[SeekableLog 
         _check_size(len(source), max_bytes)
         yield SeekableLog(lambda offset, length: bytes(view[offset : offset + length]), len(source))
         return
-    if not isinstance(source, Path):
+    if not isinstance(source, Path) or not source.is_file():  # a pipe is read once, in order (not opened here)
         yield None
         return
     try:
@@ -130,10 +130,9 @@ def open_seekable(source: LogSource, *, max_bytes: int) -> Iterator[SeekableLog 
     except OSError as error:
         raise UnreadableLogError(f"cannot open {source}: {error.strerror or error}") from None
     try:
-        size = os.fstat(descriptor).st_size
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode) or os.pread(descriptor, 4, 0).startswith(
-            (GZIP_MAGIC, ZSTD_MAGIC)
-        ):
+        status = os.fstat(descriptor)
+        size = status.st_size
+        if not stat.S_ISREG(status.st_mode) or os.pread(descriptor, 4, 0).startswith((GZIP_MAGIC, ZSTD_MAGIC)):
             yield None
             return
         _check_size(size, max_bytes)

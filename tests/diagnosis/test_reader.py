@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -161,3 +163,15 @@ def test_seekable_binary_junk_is_rejected() -> None:
         assert log is not None
         with pytest.raises(UnreadableLogError, match="binary"):
             log.block(0)
+
+
+def test_a_named_pipe_is_not_opened_to_be_sized_but_read_once_in_order(tmp_path: Path) -> None:
+    """Opening a pipe to see whether it is a plain file would take the writer's data (or wait for a writer)."""
+    pipe = tmp_path / "train.log"
+    os.mkfifo(pipe)
+    with open_seekable(pipe, max_bytes=1 << 20) as log:  # would block here, with no writer, if it opened it
+        assert log is None
+    writer = threading.Thread(target=pipe.write_bytes, args=(LOG,))
+    writer.start()
+    assert b"".join(iter_decompressed(pipe, max_bytes=1 << 20)) == LOG
+    writer.join(5)
