@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
+from itertools import chain, repeat
 from pathlib import Path
 
 import msgspec
@@ -168,18 +169,15 @@ class Diagnoser:
             ahead: deque[Future[tuple[bytes, bytes, Screened, int]]] = deque()
             line = 1
             try:
-                for read in reads:
-                    ahead.append(self._workers.submit(self._screen_block, read))
-                    if len(ahead) > SCREEN_AHEAD:
+                # after the last read, as many turns again with none, to take the blocks still in flight
+                for read in chain(reads, repeat(None, SCREEN_AHEAD + 1)):
+                    if read is not None:
+                        ahead.append(self._workers.submit(self._screen_block, read))
+                    if len(ahead) > SCREEN_AHEAD or (read is None and ahead):
                         raw, data, screened, count = ahead.popleft().result()
                         if raw:  # a block of a plain log in which no line begins is empty
                             yield LineBlock(raw, line, count), data, screened
                             line += count
-                while ahead:
-                    raw, data, screened, count = ahead.popleft().result()
-                    if raw:
-                        yield LineBlock(raw, line, count), data, screened
-                        line += count
             finally:
                 for future in ahead:  # a diagnosis stopped early (a deadline, an unreadable block) reads no further
                     future.cancel()

@@ -115,12 +115,12 @@ def open_seekable(source: LogSource, *, max_bytes: int) -> Iterator[SeekableLog 
     """A SeekableLog over a plain log in a regular file or in memory; None for a compressed log or a stream,
     which iter_decompressed reads in order."""
     if isinstance(source, bytes | bytearray):
-        view = memoryview(source)
-        if bytes(view[:4]).startswith((GZIP_MAGIC, ZSTD_MAGIC)):
+        if source.startswith((GZIP_MAGIC, ZSTD_MAGIC)):
             yield None
             return
         _check_size(len(source), max_bytes)
-        yield SeekableLog(lambda offset, length: bytes(view[offset : offset + length]), len(source))
+        with memoryview(source) as view:
+            yield SeekableLog(lambda offset, length: bytes(view[offset : offset + length]), len(source))
         return
     if not isinstance(source, Path) or not source.is_file():  # a pipe is read once, in order (not opened here)
         yield None
