@@ -1,11 +1,12 @@
 """Reading a knowledge file (a signature, a framework, a redaction form): YAML, validated, one clear error.
 
-The schemas are msgspec structs (`Spec`, see app/validation.py).
+The schemas are frozen msgspec structs that forbid unknown fields (see app/validation.py).
 
-A folder set, once validated, is kept in the cache folder as a pickle keyed by the files' contents and this
-code, so a fresh process reads it back in milliseconds instead of parsing, validating and compiling
-hundreds of patterns again. Patterns of the loaded items are compiled on first use (`compiled_pattern`), so
-reading the cache compiles nothing. The cache folder is the user's own, like the Hyperscan one.
+A folder set, once validated, is kept in the cache folder as a pickle keyed by its files (paths, sizes and
+modification times) and this code, so a fresh process reads it back in milliseconds instead of parsing,
+validating and compiling hundreds of patterns again. Patterns of the loaded items are compiled on first use
+(`compiled_pattern`), so reading the cache compiles nothing. The cache folder is the user's own, like the
+Hyperscan one.
 """
 
 from __future__ import annotations
@@ -101,63 +102,69 @@ def load_folders(
     directories: Sequence[Path], load: Callable[[Path], ItemT], *, kind: str, cache_dir: Path | None = None
 ) -> tuple[list[ItemT], str]:
     """Every `*.yaml` of the folders, loaded in order, ids unique across all; and a version of the whole set
-    that changes when any file does. With a cache folder, a set validated before is read back from it."""
-    files: list[tuple[Path, bytes]] = []
-    digest = hashlib.sha256()
+    that changes when any file's content does. With a cache folder, a set validated before is read back from it,
+    found by its files' paths, sizes and modification times (as Python finds its bytecode), so that a fresh
+    process opens none of them."""
+    paths: list[Path] = []
     for directory in directories:
         if not directory.is_dir():
             raise SignatureError(f"{directory}: {kind} folder does not exist")
-        for path in sorted(directory.glob("*.yaml")):
-            content = path.read_bytes()
-            digest.update(path.name.encode() + b"\0" + content)
-            files.append((path, content))
+        paths.extend(sorted(directory.glob("*.yaml")))
+    cached = _cache_path(cache_dir, kind, paths)
+    if cached is not None and (hit := _read_cache(cached)) is not None:
+        return cast("list[ItemT]", hit[0]), hit[1]  # written by this code for these very files
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     version = digest.hexdigest()[:12]
-    cached = _cache_path(cache_dir, kind, digest, files)
-    if cached is not None and (items := _read_cache(cached)) is not None:
-        return cast("list[ItemT]", items), version  # written by this code for these very files
     loaded: list[ItemT] = []
     seen: dict[str, Path] = {}
-    for path, _ in files:
+    for path in paths:
         item = load(path)
         if item.id in seen:
             raise SignatureError(f"{path}: field 'id': {item.id!r} is already defined in {seen[item.id]}")
         seen[item.id] = path
         loaded.append(item)
     if cached is not None:
-        _write_cache(cached, loaded)
+        _write_cache(cached, (loaded, version))
     return loaded, version
 
 
 @cache
 def _code_version() -> str:
-    """What the pickled items' classes are made of: the knowledge modules' source and the libraries' versions."""
+    """What the pickled items' classes are made of: the knowledge modules (by size and modification time) and the
+    libraries' versions."""
     digest = hashlib.sha256(sys.version.encode())
     package = Path(__file__).resolve().parent.parent
-    for module in sorted([*package.glob("diagnosis/*.py"), *package.glob("check/*.py")]):
-        digest.update(module.read_bytes())
+    for module in sorted([*package.glob("diagnosis/*.py"), *package.glob("check/*.py"), package / "validation.py"]):
+        digest.update(_file_stamp(module))
     for name in ("msgspec", "regex"):
         digest.update(str(getattr(sys.modules[name], "__version__", "")).encode())
     return digest.hexdigest()
 
 
-def _cache_path(
-    cache_dir: Path | None, kind: str, digest: hashlib._Hash, files: list[tuple[Path, bytes]]
-) -> Path | None:
+def _file_stamp(path: Path) -> bytes:
+    status = path.stat()
+    return f"{os.path.abspath(path)}\0{status.st_size}\0{status.st_mtime_ns}\0".encode()
+
+
+def _cache_path(cache_dir: Path | None, kind: str, paths: list[Path]) -> Path | None:
     if cache_dir is None:
         return None
-    key = digest.copy()
-    key.update("\0".join(os.path.abspath(path) for path, _ in files).encode() + _code_version().encode())
+    key = hashlib.sha256(b"".join(_file_stamp(path) for path in paths) + _code_version().encode())
     return cache_dir / f"{kind}-{key.hexdigest()[:24]}.pickle"
 
 
-def _read_cache(path: Path) -> list[object] | None:
-    items: object = read_cache_file(path, pickle.loads)
-    return items if isinstance(items, list) else None
+def _read_cache(path: Path) -> tuple[list[object], str] | None:
+    cached: object = read_cache_file(path, pickle.loads)
+    if isinstance(cached, tuple) and len(cached) == 2 and isinstance(cached[0], list) and isinstance(cached[1], str):
+        return cached[0], cached[1]
+    return None
 
 
-def _write_cache(path: Path, items: list[ItemT]) -> None:
+def _write_cache(path: Path, cached: tuple[list[ItemT], str]) -> None:
     try:
-        data = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(cached, protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, TypeError, AttributeError) as error:
         logger.info("cannot cache knowledge %s: %s", path, error)
         return
