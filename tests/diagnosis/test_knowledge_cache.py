@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -62,6 +63,21 @@ def test_the_cache_is_not_read_when_a_file_changes(tmp_path: Path) -> None:
     assert after.version != before.version
     assert after.by_id("cuda-oom") is not None and after.by_id("cuda-oom").spec.title.startswith("Changed ")
     assert len(_cache_files(cache, "signature")) == 2
+
+
+def test_the_version_is_the_files_content_whatever_their_times(tmp_path: Path) -> None:
+    """The cache is found by the files' sizes and modification times; the version a diagnosis records is not."""
+    folder, cache = _copy_signatures(tmp_path), tmp_path / "cache"
+    before = load_signature_set(builtin_dir=folder, cache_dir=cache).version
+    target = folder / "cuda-oom.yaml"
+    text = target.read_text()
+    target.write_text(text + "\n")
+    changed = load_signature_set(builtin_dir=folder, cache_dir=cache).version
+    target.write_text(text)
+    os.utime(target, ns=(1, 1))  # back to the same content, with a time it never had
+    assert changed != before
+    assert load_signature_set(builtin_dir=folder, cache_dir=cache).version == before
+    assert load_signature_set(builtin_dir=folder).version == before
 
 
 def test_a_broken_file_is_an_error_though_an_earlier_set_was_cached(tmp_path: Path) -> None:
