@@ -20,7 +20,7 @@ _PRESENCE = ("no_color",)
 
 
 def _doc(description: str, **extra: str) -> msgspec.Meta:
-    """A setting's description (docs/settings.md), and `variable` or `shown_default` where they are not the usual."""
+    """A setting's description (docs/settings.md), and its `shown_default` where the default is not shown as is."""
     return msgspec.Meta(description=description, extra=extra or None)
 
 
@@ -104,7 +104,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     slack_webhook_backoff_seconds: Annotated[float, msgspec.Meta(ge=0), _doc(
         "First wait between webhook tries; doubles after each failed try (with jitter).")] = 1.0
     no_color: Annotated[bool, _doc(
-        "Set (to anything) to turn off colour in terminal reports, as with other tools.", variable="NO_COLOR")] = False
+        "Set (to anything) to turn off colour in terminal reports, as with other tools.")] = False
 
     @classmethod
     def read(cls, env_file: str | Path | None = ".env", **values: Any) -> Settings:

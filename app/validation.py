@@ -8,11 +8,11 @@ msgspec also runs when a cached struct is unpickled (and would compile every pat
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TypeVar
 
 import msgspec
-import regex
 
 StructT = TypeVar("StructT", bound=msgspec.Struct)
 
@@ -65,8 +65,8 @@ def error_location(error: msgspec.ValidationError) -> tuple[str, str]:
     message, found, path = str(error).rpartition(" - at `$")
     if not found:
         message, path = str(error), ""
-    parts = [part for part in regex.split(r"[.\[\]`]+", path) if part]
-    named = regex.match(r"Object (?:contains unknown|missing required) field `([^`]+)`", message)
+    parts = [part for part in re.split(r"[.\[\]`]+", path) if part]
+    named = re.match(r"Object (?:contains unknown|missing required) field `([^`]+)`", message)
     if named is not None:
         parts.append(named.group(1))
     return ".".join(parts), message

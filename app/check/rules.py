@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from simpleeval import EvalWithCompoundTypes
 
-from app.diagnosis.knowledge import load_folders, read_spec
+from app.diagnosis.knowledge import ID_PATTERN, load_folders, read_spec
 from app.diagnosis.settings import SETTING_NAMES
 from app.diagnosis.taxonomy import categories
 from app.errors import SignatureError
@@ -83,7 +83,7 @@ class RuleSamples(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class RuleSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The schema of one rule file."""
 
-    id: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    id: Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
     title: Annotated[str, msgspec.Meta(min_length=1)]
     severity: Severity
     parameters: Annotated[list[str], msgspec.Meta(min_length=1)]  # the settings it concerns, by their common names

@@ -161,11 +161,10 @@ class Diagnoser:
         a stream is read here, in order, and handed to them."""
         with open_seekable(source, max_bytes=self.max_decompressed_bytes) as seekable:
             if seekable is not None:
-                reads: Iterator[Callable[[], bytes]] = (partial(seekable.block, index)
-                                                        for index in range(seekable.block_count))
+                reads: Iterator[bytes | Callable[[], bytes]] = (partial(seekable.block, index)
+                                                                for index in range(seekable.block_count))
             else:
-                blocks = iter_whole_lines(iter_decompressed(source, max_bytes=self.max_decompressed_bytes))
-                reads = (partial(_given, block) for block in blocks)
+                reads = iter_whole_lines(iter_decompressed(source, max_bytes=self.max_decompressed_bytes))
             ahead: deque[Future[tuple[bytes, bytes, Screened, int]]] = deque()
             line = 1
             try:
@@ -183,8 +182,10 @@ class Diagnoser:
                     future.cancel()
                 wait(ahead)
 
-    def _screen_block(self, read: Callable[[], bytes]) -> tuple[bytes, bytes, Screened, int]:
-        block = read()
+    def _screen_block(self, block: bytes | Callable[[], bytes]) -> tuple[bytes, bytes, Screened, int]:
+        """A block, read here when it is a read of a plain log's block, screened and its lines counted."""
+        if callable(block):
+            block = block()
         data = strip_ansi(block)
         return block, data, self._matcher.screen(data), count_lines(block)
 
@@ -317,10 +318,6 @@ class Diagnoser:
             evidence=evidence,
             fingerprint=fingerprint("unknown", None, line[1] if line else ""),
         )
-
-
-def _given(block: bytes) -> bytes:
-    return block
 
 
 def _last_nonblank_line(data: bytes, last_line_number: int) -> tuple[int, str] | None:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 import regex
 
-from app.diagnosis.knowledge import check_regex, compiled_pattern, load_folders, read_spec
+from app.diagnosis.knowledge import ID_PATTERN, check_regex, compiled_pattern, load_folders, read_spec
 from app.diagnosis.settings import SETTING_NAMES
 from app.errors import SignatureError
 from app.resources import bundled
@@ -24,7 +24,6 @@ BUILTIN_FRAMEWORK_DIR = bundled("frameworks")
 FrameKind = Literal["setup", "training", "evaluation", "saving"]
 FRAME_KINDS: tuple[FrameKind, ...] = ("saving", "evaluation", "setup", "training")
 _STEP_GROUPS = ({"step"}, {"epoch", "iteration", "epoch_total"})
-ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 
 
 class StepSample(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 # A knowledge file's schema, or a part of one, is a frozen msgspec struct that forbids fields it does not name.
 SpecT = TypeVar("SpecT", bound=msgspec.Struct)
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"  # a knowledge item's id (and a step format's name)
 
 
 class _HasId(Protocol):

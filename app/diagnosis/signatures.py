@@ -9,14 +9,13 @@ from typing import Annotated, Any, Literal
 import msgspec
 import regex
 
-from app.diagnosis.knowledge import Samples, check_regex, compiled_pattern, load_folders, read_spec
+from app.diagnosis.knowledge import ID_PATTERN, Samples, check_regex, compiled_pattern, load_folders, read_spec
 from app.diagnosis.taxonomy import categories, stages
 from app.errors import SignatureError
 from app.resources import bundled
 from app.validation import InvalidField, Names
 
 BUILTIN_SIGNATURE_DIR = bundled("signatures")
-ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 
 
 # What the engine knows about the moment of death, for remedy conditions (`when:`); every other name

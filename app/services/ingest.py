@@ -115,10 +115,9 @@ def ingest_and_commit(
     deadline = Deadline(settings.diagnose_timeout_seconds)
     digest = log_digest(deadline.watch(_decompressed(log_path, settings)))
     with session_factory() as session:  # a short read of its own, closed before the long work
-        if diagnoses.id_by_content(session, team_name=meta.team, content_sha256=digest.sha256) is not None:
-            existing = diagnoses.find_by_content(session, team_name=meta.team, content_sha256=digest.sha256)
-            if existing is not None:
-                return _existing(existing)
+        existing = diagnoses.find_by_content(session, team_name=meta.team, content_sha256=digest.sha256)
+        if existing is not None:
+            return _existing(existing)
     started = time.monotonic()
     diagnosis = diagnoser.diagnose(log_path, exit_code=meta.exit_code, progress=deadline.check)
     diagnose_seconds = time.monotonic() - started

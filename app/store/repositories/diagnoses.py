@@ -67,23 +67,15 @@ def result_columns(diagnosis: Diagnosis, *, job_id: str | None) -> dict[str, Any
     }
 
 
-def id_by_content(session: Session, *, team_name: str, content_sha256: str) -> int | None:
-    """find_by_content's id only: whether the team has this log, without loading the row (it almost never has)."""
-    found: int | None = session.scalar(
+def find_by_content(session: Session, *, team_name: str, content_sha256: str) -> DiagnosisRecord | None:
+    """The diagnosis this team already has for a log with this hash: its id is looked for first, and the row
+    loaded only when there is one (at an upload there almost never is)."""
+    found = session.scalar(
         select(DiagnosisRecord.id)
         .join(Team)
         .where(Team.name == team_name, DiagnosisRecord.content_sha256 == content_sha256)
     )
-    return found
-
-
-def find_by_content(session: Session, *, team_name: str, content_sha256: str) -> DiagnosisRecord | None:
-    """The diagnosis this team already has for a log with this hash."""
-    return session.scalar(
-        select(DiagnosisRecord)
-        .join(Team)
-        .where(Team.name == team_name, DiagnosisRecord.content_sha256 == content_sha256)
-    )
+    return session.get(DiagnosisRecord, found) if found is not None else None
 
 
 def insert_if_new(session: Session, values: dict[str, Any]) -> int | None:
