@@ -122,8 +122,8 @@ class LogChunk(Base):
 class LogText(Base):
     """Lines of a stored (redacted) log that search reads: its head, its tail and its evidence, in blocks of
     consecutive lines. The index over `text` is the database's own, made by the migrations (SQLite: the FTS5
-    trigram table `log_text_fts`; PostgreSQL: the `search_terms` column, a GIN-indexed tsvector of the text's
-    terms that repositories/log_text.py writes with each block)."""
+    trigram table `log_text_fts`, which keeps no positions; PostgreSQL: the `search_terms` column, a GIN-indexed
+    tsvector of the text's terms that repositories/log_text.py writes with each block)."""
 
     __tablename__ = "log_text"
 

@@ -1,5 +1,6 @@
 """On PostgreSQL the service splits a block of lines into the terms search matches: the same terms as the
-migrations' SQL function, which filled the rows stored before the split moved out of the database."""
+migrations' SQL function, which filled the rows stored before the split moved out of the database. On SQLite the
+rows indexed before the index dropped its positions are found after the upgrade, and after a downgrade."""
 
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ TEXTS = [
 ]
 
 
-def _add(session: Session, number: int) -> int:
-    team_id = session.scalar(select(Team.id)) or session.scalar(
+def _add(session: Session, number: int, team_id: int | None = None) -> int:
+    team_id = team_id or session.scalar(select(Team.id)) or session.scalar(
         text("INSERT INTO teams (name, created_at) VALUES ('t', now()) RETURNING id"))
     record = DiagnosisRecord(
         team_id=team_id, source="api", category="gpu_oom", stage="mid_run", fingerprint=f"f{number}", title="t",
@@ -63,5 +64,31 @@ def test_rows_stored_before_the_terms_column_are_found_after_the_upgrade(empty_s
             found = first_matches(session, "train-set-3.jsonl Qwen2.5", [old, new])
             assert {key: match.line for key, match in found.items()} == {old: 7, new: 3}
             assert session.scalar(select(LogText.id).where(LogText.diagnosis_id == old)) is not None
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("empty_store_url", ["sqlite"], indirect=True)
+def test_sqlite_rows_indexed_with_positions_are_found_after_the_upgrade_and_back(empty_store_url: str) -> None:
+    migrate.upgrade(empty_store_url, "7c3e5b9d1a20")
+    engine = create_db_engine(empty_store_url)
+    try:
+        with create_session_factory(engine).begin() as session:
+            team_id = session.scalar(text("INSERT INTO teams (name, created_at) VALUES ('t', CURRENT_TIMESTAMP) "
+                                          "RETURNING id"))
+            old = _add(session, 1, team_id)
+            insert_blocks(session, [(old, 7, TEXTS[0]), (old, 9, TEXTS[2])])
+        for revision in ("head", "7c3e5b9d1a20", "head"):
+            if revision == "head":
+                migrate.upgrade(empty_store_url)
+            else:
+                migrate.downgrade(empty_store_url, revision)
+            with create_session_factory(engine)() as session:
+                index = session.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'log_text_fts'"))
+                assert ("detail=none" in index) == (revision == "head")
+                found = first_matches(session, "train-set-3.jsonl Qwen2.5", [old])
+                assert {key: match.line for key, match in found.items()} == {old: 7}, revision
+                assert first_matches(session, "OutOfMemoryError", [old])[old].line == 9
+                assert first_matches(session, "Qwen2.5 OutOfMemoryError", [old]) == {}
     finally:
         engine.dispose()

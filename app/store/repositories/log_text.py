@@ -52,7 +52,8 @@ def search_words(text: str) -> list[str]:
 class _LogTextMatch(ColumnElement[bool]):
     """`log_text` rows holding every term. PostgreSQL: each term starts a part of the text (a GIN index over
     `trainwreck_log_terms`: whole parts and their word-character pieces, so `Qwen2.5` and `Instruct` both
-    find `Qwen/Qwen2.5-7B-Instruct`). SQLite: each term anywhere in the text (FTS5 trigram, then LIKE)."""
+    find `Qwen/Qwen2.5-7B-Instruct`). SQLite: each term anywhere in the text (the rows holding its trigrams, from
+    an FTS5 trigram index without positions, then LIKE)."""
 
     inherit_cache = True
     type = Boolean()
@@ -60,10 +61,16 @@ class _LogTextMatch(ColumnElement[bool]):
     def __init__(self, words: list[str]) -> None:
         prefixes = " & ".join("'" + word.replace("\\", "\\\\").replace("'", "''") + "':*" for word in words)
         self.tsquery: BindParameter[str] = bindparam("log_search_tsquery", prefixes, unique=True)
-        trigrams = " ".join('"' + word.replace('"', '""') + '"' for word in words if len(word) >= TRIGRAM)
+        trigrams = " ".join('"' + trigram.replace('"', '""') + '"' for trigram in _trigrams(words))
         self.fts5: BindParameter[str] = bindparam("log_search_fts5", trigrams, unique=True)
         self.has_trigrams = bool(trigrams)
         self.likes = and_(*(LogText.text.ilike("%" + _escaped(word) + "%", escape="\\") for word in words))
+
+
+def _trigrams(words: list[str]) -> list[str]:
+    """Every trigram of the words long enough to have one: the rows that hold them all may hold the words (the
+    index stores no positions, so a word is no phrase query; the LIKE confirms each row)."""
+    return sorted({word[start : start + TRIGRAM] for word in words for start in range(len(word) - TRIGRAM + 1)})
 
 
 @compiles(_LogTextMatch, "postgresql")
