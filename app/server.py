@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from app.config import Settings
 from app.errors import TrainwreckError
@@ -15,7 +24,12 @@ from app.store.access import open_store
 from app.store.repositories.tokens import any_active_token
 
 logger = logging.getLogger(__name__)
+server_logger = logging.getLogger("uvicorn.error")  # where uvicorn's own workers write, set up as theirs
 HTTP_PROTOCOL = "app.http_protocol:HeaderDeadlineProtocol"  # an import path: workers import it themselves
+APP_FACTORY = "app.main:create_app"
+SUPERVISE_SECONDS = 0.5
+MIN_WORKER_LIFE_SECONDS = 10.0  # a worker that dies sooner died starting: the group stops
+WORKER_STOP_SECONDS = 30.0  # for a worker to finish its requests once told to stop
 
 
 class UnsafeBindError(TrainwreckError):
@@ -55,5 +69,96 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
                     http=HTTP_PROTOCOL)
         return
     settings.export("host", "port", "public_url")
-    uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port, workers=workers,
-                log_level="info", http=HTTP_PROTOCOL)
+    if not hasattr(socket, "SO_REUSEPORT"):
+        uvicorn.run(APP_FACTORY, factory=True, host=settings.host, port=settings.port, workers=workers,
+                    log_level="info", http=HTTP_PROTOCOL)
+        return
+    WorkerGroup(settings.host, settings.port, workers).run()
+
+
+class WorkerGroup:
+    """Worker processes that each listen on a socket of their own, bound with SO_REUSEPORT to one address, so
+    that the kernel spreads new connections evenly over them.
+
+    Behind uvicorn's `--workers` the workers share one socket, and the first to wake accepts every connection
+    waiting: clients that keep their connection open (a proxy, a CI farm, sixteen busy clients) stayed on one
+    worker while the other idled, which halved the throughput. A worker that dies is replaced, unless it died
+    starting (a bad setting, a store that cannot be opened): then the group stops, as uvicorn's does.
+    """
+
+    def __init__(self, host: str, port: int, count: int) -> None:
+        self.host, self.port, self.count = host, port, count
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        """Serve until SIGINT or SIGTERM, then stop every worker (each finishes its requests)."""
+        config = uvicorn.Config(APP_FACTORY, factory=True, log_level="info")  # the parent's logging, as uvicorn's
+        config.configure_logging()
+        with _port_holder(self.host, self.port) as port:
+            server_logger.info("Started parent process [%d]", os.getpid())
+            server_logger.info("Uvicorn running on http://%s:%d with %d workers (Press CTRL+C to quit)",
+                        self.host, port, self.count)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: self._stop.set())
+            workers = [self._start(port) for _ in range(self.count)]
+            try:
+                self._supervise(workers, port)
+            finally:
+                for worker, _ in workers:
+                    if worker.is_alive():
+                        worker.terminate()
+                for worker, _ in workers:
+                    worker.join(WORKER_STOP_SECONDS)
+                    if worker.is_alive():
+                        worker.kill()
+                server_logger.info("Stopped parent process [%d]", os.getpid())
+
+    def _supervise(self, workers: list[tuple[multiprocessing.process.BaseProcess, float]], port: int) -> None:
+        while not self._stop.wait(SUPERVISE_SECONDS):
+            for index, (worker, started) in enumerate(workers):
+                if worker.is_alive():
+                    continue
+                if worker.exitcode == STARTUP_FAILURE or time.monotonic() - started < MIN_WORKER_LIFE_SECONDS:
+                    server_logger.error("worker [%s] exited with %s while starting; stopping", worker.pid,
+                                        worker.exitcode)
+                    raise SystemExit(STARTUP_FAILURE)
+                server_logger.warning("worker [%s] exited with %s; starting another", worker.pid, worker.exitcode)
+                workers[index] = self._start(port)
+
+    def _start(self, port: int) -> tuple[multiprocessing.process.BaseProcess, float]:
+        worker = multiprocessing.get_context("spawn").Process(target=_serve_worker, args=(self.host, port))
+        worker.start()
+        return worker, time.monotonic()
+
+
+def _serve_worker(host: str, port: int) -> None:
+    """One worker: the app, built from the environment, on a socket of its own."""
+    config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, log_level="info", http=HTTP_PROTOCOL)
+    uvicorn.Server(config).run(sockets=[_reuse_port_socket(host, port)])
+
+
+@contextmanager
+def _port_holder(host: str, port: int) -> Iterator[int]:
+    """Hold the address for the workers (a bound socket that never listens, so it is given no connections) and
+    give its port (port 0: the one the system chose). An address already served is refused: the workers'
+    sockets would otherwise join another server's and share its connections."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((host, port))
+            port = probe.getsockname()[1]
+        holder = _reuse_port_socket(host, port)
+    except OSError as error:
+        server_logger.error("cannot listen on %s:%d: %s", host, port, error.strerror or error)
+        raise SystemExit(STARTUP_FAILURE) from None
+    with holder:
+        yield port
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock

@@ -121,6 +121,59 @@ def test_serve_with_several_workers_shares_one_store(tmp_path: Path) -> None:
     assert "Started parent process" in (tmp_path / "serve.out").read_text()
 
 
+def _worker_pids(parent: int) -> list[int]:
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def _socket_count(pid: int) -> int:
+    fds = Path(f"/proc/{pid}/fd")
+    return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads worker processes from /proc (Linux)")
+def test_connections_kept_open_are_spread_over_the_workers(tmp_path: Path) -> None:
+    port = free_port()
+    process = start_serve(tmp_path, "--port", str(port), "--workers", "2")
+    url = f"http://127.0.0.1:{port}"
+    clients = [httpx.Client(base_url=url) for _ in range(16)]
+    try:
+        wait_until_up(process, url, tmp_path / "serve.out")
+        workers = _worker_pids(process.pid)
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 or any(_socket_count(pid) == 0 for pid in workers):  # both listening
+            assert time.monotonic() < deadline, f"workers {workers} did not both start"
+            time.sleep(0.2)
+            workers = _worker_pids(process.pid)
+        before = {pid: _socket_count(pid) for pid in workers}
+        for client in clients:  # each opens its connection and keeps it
+            assert client.get("/healthz").status_code == 200
+        opened = {pid: _socket_count(pid) - before[pid] for pid in workers}
+        assert sum(opened.values()) == len(clients)
+        assert min(opened.values()) >= 2, opened  # by chance alone, fewer than 2 once in ~1900 runs
+    finally:
+        for client in clients:
+            client.close()
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_serve_refuses_an_address_already_served(tmp_path: Path) -> None:
+    port = free_port()
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first = start_serve(tmp_path / "first", "--port", str(port), "--workers", "2")
+    try:
+        wait_until_up(first, f"http://127.0.0.1:{port}", tmp_path / "first" / "serve.out")
+        second = start_serve(tmp_path / "second", "--port", str(port), "--workers", "2")
+        assert second.wait(timeout=60) != 0
+        assert "Address already in use" in (tmp_path / "second" / "serve.out").read_text()
+        assert first.poll() is None
+    finally:
+        first.terminate()
+        first.wait(timeout=30)
+
+
 def test_a_connection_that_sends_no_complete_headers_is_closed(tmp_path: Path) -> None:
     port = free_port()
     process = start_serve(tmp_path, "--port", str(port), TRAINWRECK_HEADER_TIMEOUT_SECONDS="1")
