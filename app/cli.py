@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -183,10 +182,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Migrate the store to the newest schema, then serve the API, pages and Slack routes."""
-    from app.server import serve
+    from app.server import default_workers, serve
 
     overrides = {"host": args.host, "port": args.port}
-    workers = args.workers or os.cpu_count() or 1
+    workers = args.workers or default_workers()
     serve(settings.replace(**{key: value for key, value in overrides.items() if value is not None}),
           workers=workers)
     return 0
@@ -338,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="start the service; migrates the store to the newest schema first")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1, or TRAINWRECK_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8000, or TRAINWRECK_PORT)")
-    serve.add_argument("--workers", type=int, help="server processes (default: one per CPU core)")
+    serve.add_argument("--workers", type=int, help="server processes (default: one per CPU core it may use)")
     serve.set_defaults(handler=cmd_serve)
 
     database = commands.add_parser("db", help="the store's schema: upgrade, downgrade, current")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import os
 import signal
@@ -11,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
@@ -27,6 +29,7 @@ logger = logging.getLogger(__name__)
 server_logger = logging.getLogger("uvicorn.error")  # where uvicorn's own workers write, set up as theirs
 HTTP_PROTOCOL = "app.http_protocol:HeaderDeadlineProtocol"  # an import path: workers import it themselves
 APP_FACTORY = "app.main:create_app"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 SUPERVISE_SECONDS = 0.5
 MIN_WORKER_LIFE_SECONDS = 10.0  # a worker that dies sooner died starting: the group stops
 WORKER_STOP_SECONDS = 30.0  # for a worker to finish its requests once told to stop
@@ -74,6 +77,22 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
                     log_level="info", http=HTTP_PROTOCOL)
         return
     WorkerGroup(settings.host, settings.port, workers).run()
+
+
+def default_workers(cgroup: Path = CGROUP_ROOT) -> int:
+    """One worker per CPU this process may use: those it may run on, fewer under a container's CPU quota
+    (cgroup v2 `cpu.max`), since each worker is a process with its own memory."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        return cpus
+    if quota == "max":
+        return cpus
+    try:
+        return max(1, min(cpus, math.ceil(int(quota) / int(period))))
+    except (ValueError, ZeroDivisionError):
+        return cpus
 
 
 class WorkerGroup:

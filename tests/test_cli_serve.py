@@ -15,6 +15,7 @@ import pytest
 from server_support import oom_log
 
 from app.config import Settings
+from app.server import default_workers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -192,3 +193,19 @@ def test_a_connection_that_sends_no_complete_headers_is_closed(tmp_path: Path) -
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.mark.parametrize(("cpu_max", "expected"), [
+    ("150000 100000\n", 2),  # 1.5 CPUs of quota: two workers
+    ("50000 100000\n", 1),
+    ("max 100000\n", None),  # no quota
+    ("nonsense\n", None),
+    (None, None),  # no cgroup v2 file
+])
+def test_default_workers_follow_the_cpus_this_process_may_use(
+    tmp_path: Path, cpu_max: str | None, expected: int | None
+) -> None:
+    if cpu_max is not None:
+        (tmp_path / "cpu.max").write_text(cpu_max)
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    assert default_workers(tmp_path) == (usable if expected is None else min(usable, expected))
