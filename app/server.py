@@ -17,7 +17,7 @@ from pathlib import Path
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
-from app.config import Settings
+from app.config import ENV_PREFIX, Settings
 from app.errors import TrainwreckError
 from app.main import create_app
 from app.services.auth import is_loopback
@@ -114,6 +114,7 @@ class WorkerGroup:
         config = uvicorn.Config(APP_FACTORY, factory=True, log_level="info")  # the parent's logging, as uvicorn's
         config.configure_logging()
         with _port_holder(self.host, self.port) as port:
+            os.environ[f"{ENV_PREFIX}PORT"] = str(port)  # asked for port 0: links name the one chosen
             server_logger.info("Started parent process [%d]", os.getpid())
             server_logger.info("Uvicorn running on http://%s:%d with %d workers (Press CTRL+C to quit)",
                         self.host, port, self.count)

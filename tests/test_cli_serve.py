@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -209,3 +210,20 @@ def test_default_workers_follow_the_cpus_this_process_may_use(
         (tmp_path / "cpu.max").write_text(cpu_max)
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     assert default_workers(tmp_path) == (usable if expected is None else min(usable, expected))
+
+
+def test_several_workers_on_port_zero_link_the_port_chosen(tmp_path: Path) -> None:
+    process = start_serve(tmp_path, "--port", "0", "--workers", "2")
+    try:
+        deadline = time.monotonic() + 60
+        while not (chosen := re.search(r"running on http://127\.0\.0\.1:(\d+)", (tmp_path / "serve.out").read_text())):
+            assert time.monotonic() < deadline and process.poll() is None, (tmp_path / "serve.out").read_text()
+            time.sleep(0.2)
+        url = f"http://127.0.0.1:{chosen[1]}"
+        wait_until_up(process, url, tmp_path / "serve.out")
+        answer = httpx.post(f"{url}/api/v1/diagnoses", content=oom_log(), timeout=60)
+        assert answer.status_code == 201
+        assert answer.json()["url"].startswith(f"{url}/")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
