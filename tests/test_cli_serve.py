@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -128,30 +129,53 @@ def _worker_pids(parent: int) -> list[int]:
     return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
-def _socket_count(pid: int) -> int:
-    fds = Path(f"/proc/{pid}/fd")
-    return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))
+ESTABLISHED, LISTENING = "01", "0A"  # TCP states as /proc/net/tcp shows them
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads worker processes from /proc (Linux)")
+def _sockets(pid: int, port: int, state: str) -> int:
+    """How many sockets on `port` in this state the process holds (an established connection whose client left
+    is no longer counted)."""
+    inodes = {os.readlink(fd)[len("socket:["):-1] for fd in Path(f"/proc/{pid}/fd").iterdir()
+              if os.readlink(fd).startswith("socket:[")}
+    count = 0
+    for table in ("tcp", "tcp6"):
+        for row in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = row.split()
+            local_port, inode = int(fields[1].rsplit(":", 1)[1], 16), fields[9]
+            count += local_port == port and fields[3] == state and inode in inodes
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(), reason="reads connections from /proc (Linux)")
 def test_connections_kept_open_are_spread_over_the_workers(tmp_path: Path) -> None:
     port = free_port()
     process = start_serve(tmp_path, "--port", str(port), "--workers", "2")
     url = f"http://127.0.0.1:{port}"
-    clients = [httpx.Client(base_url=url) for _ in range(16)]
+    clients: list[socket.socket] = []
     try:
         wait_until_up(process, url, tmp_path / "serve.out")
-        workers = _worker_pids(process.pid)
         deadline = time.monotonic() + 60
-        while len(workers) < 2 or any(_socket_count(pid) == 0 for pid in workers):  # both listening
-            assert time.monotonic() < deadline, f"workers {workers} did not both start"
+        while len(workers := _worker_pids(process.pid)) < 2 or \
+                any(_sockets(pid, port, LISTENING) == 0 for pid in workers):
+            assert time.monotonic() < deadline, f"workers {workers} did not both listen"
             time.sleep(0.2)
-            workers = _worker_pids(process.pid)
-        before = {pid: _socket_count(pid) for pid in workers}
-        for client in clients:  # each opens its connection and keeps it
-            assert client.get("/healthz").status_code == 200
-        opened = {pid: _socket_count(pid) - before[pid] for pid in workers}
-        assert sum(opened.values()) == len(clients)
+        # connections that arrive together (clients starting at once) and wait to be accepted: with the workers
+        # paused they wait in the kernel, in the queue of the socket each was given; the first worker to wake
+        # takes its own queue only (from one shared queue, it took them all)
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            clients.extend(socket.create_connection(("127.0.0.1", port)) for _ in range(16))
+        finally:
+            for pid in workers:
+                os.kill(pid, signal.SIGCONT)
+                time.sleep(0.5)
+        for client in clients:  # each kept open
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            client.settimeout(30)
+            assert client.recv(1024).startswith(b"HTTP/1.1 200")
+        opened = {pid: _sockets(pid, port, ESTABLISHED) for pid in workers}
+        assert len(opened) == 2 and sum(opened.values()) == len(clients), opened
         assert min(opened.values()) >= 2, opened  # by chance alone, fewer than 2 once in ~1900 runs
     finally:
         for client in clients:
