@@ -17,7 +17,7 @@ from pathlib import Path
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
-from app.config import ENV_PREFIX, Settings
+from app.config import Settings
 from app.errors import TrainwreckError
 from app.main import create_app
 from app.services.auth import is_loopback
@@ -76,7 +76,7 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
         uvicorn.run(APP_FACTORY, factory=True, host=settings.host, port=settings.port, workers=workers,
                     log_level="info", http=HTTP_PROTOCOL)
         return
-    WorkerGroup(settings.host, settings.port, workers).run()
+    WorkerGroup(settings, workers).run()
 
 
 def default_workers(cgroup: Path = CGROUP_ROOT) -> int:
@@ -105,16 +105,16 @@ class WorkerGroup:
     starting (a bad setting, a store that cannot be opened): then the group stops, as uvicorn's does.
     """
 
-    def __init__(self, host: str, port: int, count: int) -> None:
-        self.host, self.port, self.count = host, port, count
+    def __init__(self, settings: Settings, count: int) -> None:
+        self.settings, self.host, self.count = settings, settings.host, count
         self._stop = threading.Event()
 
     def run(self) -> None:
         """Serve until SIGINT or SIGTERM, then stop every worker (each finishes its requests)."""
         config = uvicorn.Config(APP_FACTORY, factory=True, log_level="info")  # the parent's logging, as uvicorn's
         config.configure_logging()
-        with _port_holder(self.host, self.port) as port:
-            os.environ[f"{ENV_PREFIX}PORT"] = str(port)  # asked for port 0: links name the one chosen
+        with _port_holder(self.host, self.settings.port) as port:
+            self.settings.replace(port=port).export("port")  # asked for port 0: links name the one chosen
             server_logger.info("Started parent process [%d]", os.getpid())
             server_logger.info("Uvicorn running on http://%s:%d with %d workers (Press CTRL+C to quit)",
                         self.host, port, self.count)
