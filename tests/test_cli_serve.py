@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -17,7 +18,7 @@ import pytest
 from server_support import oom_log
 
 from app.config import Settings
-from app.server import default_workers
+from app.server import MIN_WORKER_LIFE_SECONDS, default_workers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,8 +126,12 @@ def test_serve_with_several_workers_shares_one_store(tmp_path: Path) -> None:
 
 
 def _worker_pids(parent: int) -> list[int]:
-    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-    return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    workers = []
+    for pid in Path(f"/proc/{parent}/task/{parent}/children").read_text().split():
+        with contextlib.suppress(FileNotFoundError):  # a child that has just ended
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                workers.append(int(pid))
+    return workers
 
 
 ESTABLISHED, LISTENING = "01", "0A"  # TCP states as /proc/net/tcp shows them
@@ -135,8 +140,11 @@ ESTABLISHED, LISTENING = "01", "0A"  # TCP states as /proc/net/tcp shows them
 def _sockets(pid: int, port: int, state: str) -> int:
     """How many sockets on `port` in this state the process holds (an established connection whose client left
     is no longer counted)."""
-    inodes = {os.readlink(fd)[len("socket:["):-1] for fd in Path(f"/proc/{pid}/fd").iterdir()
-              if os.readlink(fd).startswith("socket:[")}
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a descriptor closed meanwhile
+            if (target := os.readlink(fd)).startswith("socket:["):
+                inodes.add(target[len("socket:["):-1])
     count = 0
     for table in ("tcp", "tcp6"):
         for row in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
@@ -248,6 +256,30 @@ def test_several_workers_on_port_zero_link_the_port_chosen(tmp_path: Path) -> No
         answer = httpx.post(f"{url}/api/v1/diagnoses", content=oom_log(), timeout=60)
         assert answer.status_code == 201
         assert answer.json()["url"].startswith(f"{url}/")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
+    port = free_port()
+    process = start_serve(tmp_path, "--port", str(port), "--workers", "2")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(process, url, tmp_path / "serve.out")
+        deadline = time.monotonic() + 60
+        while len(workers := _worker_pids(process.pid)) < 2:
+            assert time.monotonic() < deadline, "the workers did not both start"
+            time.sleep(0.2)
+        time.sleep(MIN_WORKER_LIFE_SECONDS + 1)  # past starting: a death now is a crash, not a bad start
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while workers[0] in (now := _worker_pids(process.pid)) or len(now) < 2 or \
+                any(_sockets(pid, port, LISTENING) == 0 for pid in now):  # the new one serves
+            assert time.monotonic() < deadline and process.poll() is None, (tmp_path / "serve.out").read_text()
+            time.sleep(0.2)
+        assert httpx.post(f"{url}/api/v1/diagnoses", content=oom_log(), timeout=60).status_code == 201
+        assert f"worker [{workers[0]}] exited with -9; starting another" in (tmp_path / "serve.out").read_text()
     finally:
         process.terminate()
         process.wait(timeout=30)
