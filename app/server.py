@@ -1,4 +1,5 @@
-"""`trainwreck serve`: migrate the store, refuse unsafe exposure, run the app under uvicorn."""
+"""`trainwreck serve`: migrate the store, refuse unsafe exposure, run the app under uvicorn (several workers: each
+in its own process, on its own socket)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import uvicorn
@@ -106,23 +108,24 @@ class WorkerGroup:
     """
 
     def __init__(self, settings: Settings, count: int) -> None:
-        self.settings, self.host, self.count = settings, settings.host, count
+        self.settings, self.count = settings, count
         self._stop = threading.Event()
 
     def run(self) -> None:
         """Serve until SIGINT or SIGTERM, then stop every worker (each finishes its requests)."""
         config = uvicorn.Config(APP_FACTORY, factory=True, log_level="info")  # the parent's logging, as uvicorn's
         config.configure_logging()
-        with _port_holder(self.host, self.settings.port) as port:
+        host = self.settings.host
+        with _port_holder(host, self.settings.port) as port:
             self.settings.replace(port=port).export("port")  # asked for port 0: links name the one chosen
             server_logger.info("Started parent process [%d]", os.getpid())
-            server_logger.info("Uvicorn running on http://%s:%d with %d workers (Press CTRL+C to quit)",
-                        self.host, port, self.count)
+            server_logger.info("Uvicorn running on http://%s:%d with %d workers (Press CTRL+C to quit)", host, port,
+                               self.count)
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda *_: self._stop.set())
-            workers = [self._start(port) for _ in range(self.count)]
+            workers = [self._start(host, port) for _ in range(self.count)]
             try:
-                self._supervise(workers, port)
+                self._supervise(workers, host, port)
             finally:
                 for worker, _ in workers:
                     if worker.is_alive():
@@ -133,7 +136,7 @@ class WorkerGroup:
                         worker.kill()
                 server_logger.info("Stopped parent process [%d]", os.getpid())
 
-    def _supervise(self, workers: list[tuple[multiprocessing.process.BaseProcess, float]], port: int) -> None:
+    def _supervise(self, workers: list[tuple[BaseProcess, float]], host: str, port: int) -> None:
         while not self._stop.wait(SUPERVISE_SECONDS):
             for index, (worker, started) in enumerate(workers):
                 if worker.is_alive():
@@ -143,10 +146,11 @@ class WorkerGroup:
                                         worker.exitcode)
                     raise SystemExit(STARTUP_FAILURE)
                 server_logger.warning("worker [%s] exited with %s; starting another", worker.pid, worker.exitcode)
-                workers[index] = self._start(port)
+                workers[index] = self._start(host, port)
 
-    def _start(self, port: int) -> tuple[multiprocessing.process.BaseProcess, float]:
-        worker = multiprocessing.get_context("spawn").Process(target=_serve_worker, args=(self.host, port))
+    @staticmethod
+    def _start(host: str, port: int) -> tuple[BaseProcess, float]:
+        worker = multiprocessing.get_context("spawn").Process(target=_serve_worker, args=(host, port))
         worker.start()
         return worker, time.monotonic()
 
@@ -162,9 +166,8 @@ def _port_holder(host: str, port: int) -> Iterator[int]:
     """Hold the address for the workers (a bound socket that never listens, so it is given no connections) and
     give its port (port 0: the one the system chose). An address already served is refused: the workers'
     sockets would otherwise join another server's and share its connections."""
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
     try:
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
+        with socket.socket(_family(host, port), socket.SOCK_STREAM) as probe:
             probe.bind((host, port))
             port = probe.getsockname()[1]
         holder = _reuse_port_socket(host, port)
@@ -176,9 +179,13 @@ def _port_holder(host: str, port: int) -> Iterator[int]:
 
 
 def _reuse_port_socket(host: str, port: int) -> socket.socket:
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(_family(host, port), socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     return sock
+
+
+def _family(host: str, port: int) -> socket.AddressFamily:
+    """IPv4 or IPv6, as the address resolves."""
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
