@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -109,22 +110,6 @@ def test_links_point_at_the_served_port_unless_a_public_url_is_set() -> None:
     assert explicit.base_url == "https://trainwreck.example"
 
 
-def test_serve_with_several_workers_shares_one_store(tmp_path: Path) -> None:
-    port = free_port()
-    process = start_serve(tmp_path, "--port", str(port), "--workers", "2")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(process, url, tmp_path / "serve.out")
-        for index in range(4):
-            log = oom_log() + f"job {index}\n".encode()
-            assert httpx.post(f"{url}/api/v1/diagnoses", content=log, timeout=60).status_code == 201
-        assert httpx.get(f"{url}/api/v1/diagnoses").json()["total"] == 4
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-    assert "Started parent process" in (tmp_path / "serve.out").read_text()
-
-
 def _worker_pids(parent: int) -> list[int]:
     workers = []
     for pid in Path(f"/proc/{parent}/task/{parent}/children").read_text().split():
@@ -154,42 +139,86 @@ def _sockets(pid: int, port: int, state: str) -> int:
     return count
 
 
-@pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(), reason="reads connections from /proc (Linux)")
-def test_connections_kept_open_are_spread_over_the_workers(tmp_path: Path) -> None:
-    port = free_port()
-    process = start_serve(tmp_path, "--port", str(port), "--workers", "2")
-    url = f"http://127.0.0.1:{port}"
-    clients: list[socket.socket] = []
-    try:
-        wait_until_up(process, url, tmp_path / "serve.out")
+@dataclass(frozen=True)
+class ServeProcess:
+    """A `trainwreck serve` process the test started, its port and its output."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    output: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def listening_workers(self) -> list[int]:
+        """The worker processes, once two of them listen."""
         deadline = time.monotonic() + 60
-        while len(workers := _worker_pids(process.pid)) < 2 or \
-                any(_sockets(pid, port, LISTENING) == 0 for pid in workers):
-            assert time.monotonic() < deadline, f"workers {workers} did not both listen"
+        while len(workers := _worker_pids(self.process.pid)) < 2 or \
+                any(_sockets(pid, self.port, LISTENING) == 0 for pid in workers):
+            assert time.monotonic() < deadline and self.process.poll() is None, self.output.read_text()
             time.sleep(0.2)
-        # connections that arrive together (clients starting at once) and wait to be accepted: with the workers
-        # paused they wait in the kernel, in the queue of the socket each was given; the first worker to wake
-        # takes its own queue only (from one shared queue, it took them all)
-        for pid in workers:
-            os.kill(pid, signal.SIGSTOP)
+        return workers
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[ServeProcess]:
+    """`trainwreck serve --workers 2` on a free port and a fresh data folder, answering."""
+    port = free_port()
+    served = ServeProcess(start_serve(tmp_path, "--port", str(port), "--workers", "2"), port, tmp_path / "serve.out")
+    try:
+        wait_until_up(served.process, served.url, served.output)
+        yield served
+    finally:
+        served.process.terminate()
+        served.process.wait(timeout=30)
+
+
+def test_serve_with_several_workers_shares_one_store(two_workers: ServeProcess) -> None:
+    for index in range(4):
+        log = oom_log() + f"job {index}\n".encode()
+        assert httpx.post(f"{two_workers.url}/api/v1/diagnoses", content=log, timeout=60).status_code == 201
+    assert httpx.get(f"{two_workers.url}/api/v1/diagnoses").json()["total"] == 4
+    assert "Started parent process" in two_workers.output.read_text()
+
+
+@pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(), reason="reads connections from /proc (Linux)")
+def test_connections_kept_open_are_spread_over_the_workers(two_workers: ServeProcess) -> None:
+    workers = two_workers.listening_workers()
+    # connections that arrive together (clients starting at once) and wait to be accepted: with the workers
+    # paused they wait in the kernel, in the queue of the socket each was given; the first worker to wake
+    # takes its own queue only (from one shared queue, it took them all)
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    with contextlib.ExitStack() as clients:
         try:
-            clients.extend(socket.create_connection(("127.0.0.1", port)) for _ in range(16))
+            connections = [clients.enter_context(socket.create_connection(("127.0.0.1", two_workers.port)))
+                           for _ in range(16)]
         finally:
             for pid in workers:
                 os.kill(pid, signal.SIGCONT)
                 time.sleep(0.5)
-        for client in clients:  # each kept open
-            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            client.settimeout(30)
-            assert client.recv(1024).startswith(b"HTTP/1.1 200")
-        opened = {pid: _sockets(pid, port, ESTABLISHED) for pid in workers}
-        assert len(opened) == 2 and sum(opened.values()) == len(clients), opened
+        for connection in connections:  # each kept open
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            connection.settimeout(30)
+            assert connection.recv(1024).startswith(b"HTTP/1.1 200")
+        opened = {pid: _sockets(pid, two_workers.port, ESTABLISHED) for pid in workers}
+        assert len(opened) == 2 and sum(opened.values()) == len(connections), opened
         assert min(opened.values()) >= 2, opened  # by chance alone, fewer than 2 once in ~1900 runs
-    finally:
-        for client in clients:
-            client.close()
-        process.terminate()
-        process.wait(timeout=30)
+
+
+@pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(), reason="reads worker processes from /proc (Linux)")
+def test_a_worker_that_dies_is_replaced(two_workers: ServeProcess) -> None:
+    workers = two_workers.listening_workers()
+    time.sleep(MIN_WORKER_LIFE_SECONDS + 1)  # past starting: a death now is a crash, not a bad start
+    os.kill(workers[0], signal.SIGKILL)
+    replaced = two_workers.listening_workers()
+    while workers[0] in replaced:  # not yet noticed
+        time.sleep(0.2)
+        replaced = two_workers.listening_workers()
+    response = httpx.post(f"{two_workers.url}/api/v1/diagnoses", content=oom_log(), timeout=60)
+    assert response.status_code == 201
+    assert f"worker [{workers[0]}] exited with -9; starting another" in two_workers.output.read_text()
 
 
 def test_serve_refuses_an_address_already_served(tmp_path: Path) -> None:
@@ -261,25 +290,3 @@ def test_several_workers_on_port_zero_link_the_port_chosen(tmp_path: Path) -> No
         process.wait(timeout=30)
 
 
-def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
-    port = free_port()
-    process = start_serve(tmp_path, "--port", str(port), "--workers", "2")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(process, url, tmp_path / "serve.out")
-        deadline = time.monotonic() + 60
-        while len(workers := _worker_pids(process.pid)) < 2:
-            assert time.monotonic() < deadline, "the workers did not both start"
-            time.sleep(0.2)
-        time.sleep(MIN_WORKER_LIFE_SECONDS + 1)  # past starting: a death now is a crash, not a bad start
-        os.kill(workers[0], signal.SIGKILL)
-        deadline = time.monotonic() + 60
-        while workers[0] in (now := _worker_pids(process.pid)) or len(now) < 2 or \
-                any(_sockets(pid, port, LISTENING) == 0 for pid in now):  # the new one serves
-            assert time.monotonic() < deadline and process.poll() is None, (tmp_path / "serve.out").read_text()
-            time.sleep(0.2)
-        assert httpx.post(f"{url}/api/v1/diagnoses", content=oom_log(), timeout=60).status_code == 201
-        assert f"worker [{workers[0]}] exited with -9; starting another" in (tmp_path / "serve.out").read_text()
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
