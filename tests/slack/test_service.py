@@ -101,14 +101,14 @@ def test_a_compressed_log_in_an_unmapped_channel_goes_to_the_default_team(
 
 @SQLITE_ONLY
 def test_the_acknowledgement_does_not_wait_for_the_diagnosis(slack: SlackSender, fake_slack: FakeSlack) -> None:
-    fake_slack.files_info_delay_seconds = 2.0
+    fake_slack.files_info_delay_seconds = 6.0
     fake_slack.add_file("F0SLOW", oom_log())
 
     started = time.monotonic()
     slack.event(file_message("F0SLOW"))
     acknowledged = time.monotonic() - started
 
-    assert acknowledged < 1.0
+    assert acknowledged < 3.0  # well before the file could be read: a busy machine took 1.5 s to answer
     assert fake_slack.calls_to("chat.postMessage") == []
     fake_slack.wait_for("chat.postMessage")
 
