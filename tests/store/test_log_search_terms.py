@@ -28,7 +28,7 @@ TEXTS = [
 
 def _add(session: Session, number: int, team_id: int | None = None) -> int:
     team_id = team_id or session.scalar(select(Team.id)) or session.scalar(
-        text("INSERT INTO teams (name, created_at) VALUES ('t', now()) RETURNING id"))
+        text("INSERT INTO teams (name, created_at) VALUES ('t', CURRENT_TIMESTAMP) RETURNING id"))
     record = DiagnosisRecord(
         team_id=team_id, source="api", category="gpu_oom", stage="mid_run", fingerprint=f"f{number}", title="t",
         confidence=0.5, signature_set_version="v", content_sha256=f"{number:064d}", log_bytes=1, search_text="",
@@ -92,3 +92,12 @@ def test_sqlite_rows_indexed_with_positions_are_found_after_the_upgrade_and_back
                 assert first_matches(session, "Qwen2.5 OutOfMemoryError", [old]) == {}
     finally:
         engine.dispose()
+
+
+def test_a_search_splits_its_words_where_stored_text_is_split(session: Session) -> None:
+    """Characters Python counts as spaces (the ASCII information separators, NEL, the no-break space) split a
+    search as they split the stored text, so a search that holds one finds the line."""
+    diagnosis_id = _add(session, 3)
+    insert_blocks(session, [(diagnosis_id, 5, "x a\xa0b\x1cc\x85d y")])
+    for search in ("a\xa0b", "b\x1cc", "a\xa0b\x1cc\x85d", "c\x85d y"):
+        assert first_matches(session, search, [diagnosis_id])[diagnosis_id].line == 5, repr(search)

@@ -9,7 +9,6 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import regex
 from sqlalchemy import Boolean, ColumnElement, and_, false, insert, select, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -19,11 +18,10 @@ from sqlalchemy.sql.elements import BindParameter
 
 from app.store.models import LogText
 
-# What separates the parts of a log's text that a search term is matched against: spaces, quotes, brackets
-# and the separators of paths and `key=value` words. On PostgreSQL a block's terms are its parts and their word
-# pieces (runs of word characters), as the migrations' SQL function `trainwreck_log_terms` defines them.
-PART_SEPARATORS = r"""[\s"'`()<>{},;=/:|\[\]]+"""
-_SEPARATOR = regex.compile(PART_SEPARATORS)
+# The parts of a log's text that a search term is matched against: what lies between spaces, quotes, brackets
+# and the separators of paths and `key=value` words. A search is split into its words by the same pattern. On
+# PostgreSQL a block's terms are its parts and their word pieces (runs of word characters), as the migrations'
+# SQL function `trainwreck_log_terms` defines them.
 _PART = re.compile(r"""[^\s"'`()<>{},;=/:|\[\]]+""")
 _WORD_PIECE = re.compile(r"\w+")
 MAX_TERM_BYTES = 200  # longer parts are not terms (PostgreSQL's lexemes are bounded)
@@ -46,7 +44,7 @@ class LineMatch:
 def search_words(text: str) -> list[str]:
     """The terms of a search, lower-cased, split where stored text is: `model=Qwen/Qwen2.5-7B` is the terms
     `model`, `qwen` and `qwen2.5-7b`; `set-3.jsonl` stays one term."""
-    return [term for term in _SEPARATOR.split(text.lower()) if term]
+    return _PART.findall(text.lower())
 
 
 class _LogTextMatch(ColumnElement[bool]):
