@@ -87,13 +87,8 @@ def default_workers(cgroup: Path = CGROUP_ROOT) -> int:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     try:
         quota, period = (cgroup / "cpu.max").read_text().split()[:2]
-    except (OSError, ValueError):
-        return cpus
-    if quota == "max":
-        return cpus
-    try:
         return max(1, min(cpus, math.ceil(int(quota) / int(period))))
-    except (ValueError, ZeroDivisionError):
+    except (OSError, ValueError, ZeroDivisionError):  # no cgroup v2 file, no quota (`max`), or unreadable
         return cpus
 
 

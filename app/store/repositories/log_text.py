@@ -21,7 +21,8 @@ from app.store.models import LogText
 # The parts of a log's text that a search term is matched against: what lies between spaces, quotes, brackets
 # and the separators of paths and `key=value` words. A search is split into its words by the same pattern. On
 # PostgreSQL a block's terms are its parts and their word pieces (runs of word characters), as the migrations'
-# SQL function `trainwreck_log_terms` defines them.
+# SQL function `trainwreck_log_terms` defines them, except that Python's `\s` also counts the ASCII information
+# separators, NEL and the no-break space (rows that function filled hold a few more whole parts).
 _PART = re.compile(r"""[^\s"'`()<>{},;=/:|\[\]]+""")
 _WORD_PIECE = re.compile(r"\w+")
 MAX_TERM_BYTES = 200  # longer parts are not terms (PostgreSQL's lexemes are bounded)
@@ -102,13 +103,11 @@ def log_holds(text: str, diagnosis_id: ColumnElement[int] | InstrumentedAttribut
 def insert_blocks(session: Session, blocks: Iterable[tuple[int, int, str]]) -> None:
     """Store logs' searchable lines, as (diagnosis id, first line number, the lines' text) blocks; on PostgreSQL
     with their terms (SQLite's FTS5 table is kept by triggers)."""
-    rows = [{"diagnosis_id": diagnosis_id, "first_line": first, "text": lines} for diagnosis_id, first, lines in blocks]
-    if not rows:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_INSERT_WITH_TERMS, [{**row, "terms": search_terms(str(row["text"]))} for row in rows])
-    else:
-        session.execute(insert(LogText), rows)
+    with_terms = session.get_bind().dialect.name == "postgresql"
+    rows = [{"diagnosis_id": diagnosis_id, "first_line": first, "text": lines}
+            | ({"terms": search_terms(lines)} if with_terms else {}) for diagnosis_id, first, lines in blocks]
+    if rows:
+        session.execute(_INSERT_WITH_TERMS if with_terms else insert(LogText), rows)
 
 
 def search_terms(lines: str) -> list[str]:
