@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import ColumnElement, ScalarSelect, func, select, tuple_
+from sqlalchemy import ColumnElement, Executable, ScalarSelect, Table, bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.diagnosis.model import Diagnosis
 from app.store.models import DiagnosisRecord, FailureKind, Team
 from app.store.repositories import log_text
-from app.store.upsert import dialect_insert
+from app.store.upsert import built_per_dialect, table_of
 
 ItemT = TypeVar("ItemT")
 
@@ -67,26 +67,31 @@ def result_columns(diagnosis: Diagnosis, *, job_id: str | None) -> dict[str, Any
     }
 
 
+_ID_BY_CONTENT = (
+    select(DiagnosisRecord.id)
+    .join(Team)
+    .where(Team.name == bindparam("team_name"), DiagnosisRecord.content_sha256 == bindparam("content_sha256"))
+)
+
+
 def find_by_content(session: Session, *, team_name: str, content_sha256: str) -> DiagnosisRecord | None:
     """The diagnosis this team already has for a log with this hash: its id is looked for first, and the row
     loaded only when there is one (at an upload there almost never is)."""
-    found = session.scalar(
-        select(DiagnosisRecord.id)
-        .join(Team)
-        .where(Team.name == team_name, DiagnosisRecord.content_sha256 == content_sha256)
-    )
+    found = session.scalar(_ID_BY_CONTENT, {"team_name": team_name, "content_sha256": content_sha256})
     return session.get(DiagnosisRecord, found) if found is not None else None
+
+
+@built_per_dialect
+def _insert_if_new(insert: Callable[[Table], Any]) -> Executable:
+    table = table_of(DiagnosisRecord)
+    return cast(Executable, insert(table).on_conflict_do_nothing(
+        index_elements=[table.c.team_id, table.c.content_sha256]
+    ).returning(table.c.id))
 
 
 def insert_if_new(session: Session, values: dict[str, Any]) -> int | None:
     """Insert a diagnosis row and return its id; None when the team already has this log (a lost race)."""
-    statement = (
-        dialect_insert(session, DiagnosisRecord)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[DiagnosisRecord.team_id, DiagnosisRecord.content_sha256])
-        .returning(DiagnosisRecord.id)
-    )
-    inserted: int | None = session.scalar(statement)
+    inserted: int | None = session.execute(_insert_if_new(session), values).scalar()
     return inserted
 
 

@@ -8,11 +8,14 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.store.models import LogChunk
+from app.store.upsert import table_of
+
+_INSERT_CHUNK = insert(table_of(LogChunk))
 
 
 def insert_chunk(session: Session, *, diagnosis_id: int, seq: int, data: bytes, raw_size: int) -> None:
     """Insert one compressed chunk right away (nothing accumulates in the session)."""
-    session.execute(insert(LogChunk).values(diagnosis_id=diagnosis_id, seq=seq, data=data, raw_size=raw_size))
+    session.execute(_INSERT_CHUNK, {"diagnosis_id": diagnosis_id, "seq": seq, "data": data, "raw_size": raw_size})
 
 
 def iter_compressed_chunks(session: Session, diagnosis_id: int) -> Iterator[bytes]:

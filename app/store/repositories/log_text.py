@@ -17,6 +17,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 
 from app.store.models import LogText
+from app.store.upsert import table_of
 
 # The parts of a log's text that a search term is matched against: what lies between spaces, quotes, brackets
 # and the separators of paths and `key=value` words. A search is split into its words by the same pattern. On
@@ -30,6 +31,7 @@ _INSERT_WITH_TERMS = text(
     "INSERT INTO log_text (diagnosis_id, first_line, text, search_terms) "
     "VALUES (:diagnosis_id, :first_line, :text, array_to_tsvector(CAST(:terms AS text[])))"
 )
+_INSERT = insert(table_of(LogText))  # not the ORM's bulk insert: its per-row bookkeeping cost more than the rows
 TRIGRAM = 3  # SQLite's trigram index finds terms of this many characters or more; shorter ones only the LIKE
 
 
@@ -107,7 +109,7 @@ def insert_blocks(session: Session, blocks: Iterable[tuple[int, int, str]]) -> N
     rows = [{"diagnosis_id": diagnosis_id, "first_line": first, "text": lines}
             | ({"terms": search_terms(lines)} if with_terms else {}) for diagnosis_id, first, lines in blocks]
     if rows:
-        session.execute(_INSERT_WITH_TERMS if with_terms else insert(LogText), rows)
+        session.execute(_INSERT_WITH_TERMS if with_terms else _INSERT, rows)
 
 
 def search_terms(lines: str) -> list[str]:
