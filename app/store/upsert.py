@@ -7,9 +7,9 @@ from collections.abc import Callable
 from functools import cache, wraps
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, inspect
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapper, Session
 
 StatementT = TypeVar("StatementT")
 _INSERTS: dict[str, Callable[[Any], Any]] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
@@ -23,6 +23,19 @@ def dialect_insert(session: Session, table: Any) -> Any:
 def table_of(model: type[Any]) -> Table:
     """A mapped class's table, for Core statements: `insert(Model)` takes the ORM's slower bulk path."""
     return cast(Table, model.__table__)
+
+
+def column_values(model: type[Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Values keyed by the model's attribute names, keyed by its table's column names instead, as Core statements
+    take them (they ignore a key that names no column: `user` is stored in `username`); KeyError for a name that
+    is not an attribute."""
+    columns = _column_names(inspect(model))
+    return {columns[name]: value for name, value in values.items()}
+
+
+@cache
+def _column_names(mapper: Mapper[Any]) -> dict[str, str]:
+    return {attribute.key: attribute.columns[0].name for attribute in mapper.column_attrs}
 
 
 def built_per_dialect(build: Callable[[Callable[[Any], Any]], StatementT]) -> Callable[[Session], StatementT]:

@@ -89,6 +89,25 @@ def test_the_same_log_is_inserted_once_per_team(session: Session) -> None:
     assert other_team != first
 
 
+def test_every_attribute_given_is_stored_and_an_unknown_one_refused(session: Session) -> None:
+    """The insert is a Core statement, which takes column names (`user` is stored in `username`) and would drop
+    a key that names no column."""
+    team = teams.ensure_team(session, "vision")
+    values = {
+        "team_id": team.id, "job_id": "job-7", "project": "llm", "cluster": "east", "user": "ana", "exit_code": 137,
+        "filename": "train.log", "source": "cli", "received_at": START, "diagnosed_at": START + timedelta(seconds=3),
+        "content_sha256": "c" * 64, "log_bytes": 12,
+        **diagnoses.result_columns(Diagnosis("gpu_oom", "mid_run", 5, 9, "sig", "t", "s", 0.7), job_id="job-7"),
+    }
+    diagnosis_id = diagnoses.insert_if_new(session, values)
+    record = session.get(diagnoses.DiagnosisRecord, diagnosis_id)
+    assert record is not None
+    assert {name: getattr(record, name) for name in values} == values
+
+    with pytest.raises(KeyError, match="usr"):
+        diagnoses.insert_if_new(session, values | {"content_sha256": "d" * 64, "usr": "bo"})
+
+
 def test_list_is_newest_first_with_total_and_pages(session: Session) -> None:
     created = [add(session, at=START + timedelta(minutes=minute)) for minute in range(5)]
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.diagnosis.model import Diagnosis
 from app.store.models import DiagnosisRecord, FailureKind, Team
 from app.store.repositories import log_text
-from app.store.upsert import built_per_dialect, table_of
+from app.store.upsert import built_per_dialect, column_values, table_of
 
 ItemT = TypeVar("ItemT")
 
@@ -91,7 +91,7 @@ def _insert_if_new(insert: Callable[[Table], Any]) -> Executable:
 
 def insert_if_new(session: Session, values: dict[str, Any]) -> int | None:
     """Insert a diagnosis row and return its id; None when the team already has this log (a lost race)."""
-    inserted: int | None = session.execute(_insert_if_new(session), values).scalar()
+    inserted: int | None = session.execute(_insert_if_new(session), column_values(DiagnosisRecord, values)).scalar()
     return inserted
 
 
