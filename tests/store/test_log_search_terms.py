@@ -77,7 +77,9 @@ def test_sqlite_rows_indexed_with_positions_are_found_after_the_upgrade_and_back
             team_id = session.scalar(text("INSERT INTO teams (name, created_at) VALUES ('t', CURRENT_TIMESTAMP) "
                                           "RETURNING id"))
             old = _add(session, 1, team_id)
-            insert_blocks(session, [(old, 7, TEXTS[0]), (old, 9, TEXTS[2])])
+            for first_line, sample in ((7, TEXTS[0]), (9, TEXTS[2])):  # as that revision stored them
+                session.execute(text("INSERT INTO log_text (diagnosis_id, first_line, text) VALUES (:d, :l, :t)"),
+                                {"d": old, "l": first_line, "t": sample})
         for revision in ("head", "7c3e5b9d1a20", "head"):
             if revision == "head":
                 migrate.upgrade(empty_store_url)
@@ -90,6 +92,51 @@ def test_sqlite_rows_indexed_with_positions_are_found_after_the_upgrade_and_back
                 assert {key: match.line for key, match in found.items()} == {old: 7}, revision
                 assert first_matches(session, "OutOfMemoryError", [old])[old].line == 9
                 assert first_matches(session, "Qwen2.5 OutOfMemoryError", [old]) == {}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("empty_store_url", ["sqlite"], indirect=True)
+def test_sqlite_indexes_the_rows_it_stores_in_one_statement_and_by_trigger_below_that_revision(
+    empty_store_url: str,
+) -> None:
+    """At head the rows a log stores are indexed by the statement that stores them (no trigger per row); one
+    revision down the trigger is back. FTS5's integrity check with rank 1 compares the index with log_text
+    itself, so a row left out of the index, or put in twice, fails it."""
+    migrate.upgrade(empty_store_url)
+    engine = create_db_engine(empty_store_url)
+
+    def check_index(session: Session) -> None:
+        session.execute(text("INSERT INTO log_text_fts (log_text_fts, rank) VALUES ('integrity-check', 1)"))
+
+    def trigger() -> str | None:
+        with engine.connect() as connection:
+            return connection.scalar(text("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                          "AND name = 'log_text_fts_insert'"))
+
+    try:
+        assert trigger() is None
+        with create_session_factory(engine).begin() as session:
+            first, second = _add(session, 1), _add(session, 2)
+            insert_blocks(session, [(first, 7, TEXTS[0]), (first, 9, TEXTS[2])])
+            insert_blocks(session, [(second, 1, TEXTS[2]), (second, 40, TEXTS[4])])
+            check_index(session)
+        migrate.downgrade(empty_store_url, "3a9d4e6c2b71")
+        assert trigger() == "log_text_fts_insert"
+        with create_session_factory(engine).begin() as session:
+            third = _add(session, 3)
+            session.execute(text("INSERT INTO log_text (diagnosis_id, first_line, text) VALUES (:d, 5, :t)"),
+                            {"d": third, "t": TEXTS[0]})
+            check_index(session)
+        migrate.upgrade(empty_store_url)
+        with create_session_factory(engine).begin() as session:
+            found = first_matches(session, "train-set-3.jsonl", [first, second, third])
+            assert {key: match.line for key, match in found.items()} == {first: 7, third: 5}
+            assert {key: match.line for key, match in first_matches(session, "KeyError messages", [second]).items()} == {
+                second: 40}
+            session.execute(text("DELETE FROM log_text WHERE diagnosis_id = :d"), {"d": first})
+            check_index(session)
+            assert first_matches(session, "OutOfMemoryError", [first, second]).keys() == {second}
     finally:
         engine.dispose()
 
