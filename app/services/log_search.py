@@ -19,7 +19,7 @@ TAIL_LINES = 3000
 TAIL_BYTES = 384 << 10
 BLOCK_LINES = 64
 MAX_LINE_CHARS = 2000
-EDGE_LINES = 200  # the first and the last lines, indexed whole, digits and all
+EDGE_LINES = 50  # the first and the last lines, indexed whole, digits and all (the crash and what led to it)
 _DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
 
 
