@@ -6,7 +6,7 @@ finds its words at their first line, and the index of a training log shrinks sev
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import accumulate
@@ -43,7 +43,7 @@ class SearchableLines:
     of each chunk are kept (as bytes, shown at the end), so a long log costs a count of its newlines."""
 
     def __init__(self) -> None:
-        self._head: list[tuple[int, str]] = []
+        self._head: list[str] = []  # lines 1, 2, ...
         self._head_bytes = 0
         self._tail: deque[tuple[int, bytes]] = deque()
         self._tail_bytes = 0
@@ -71,7 +71,7 @@ class SearchableLines:
             # a line is taken while the head holds fewer than HEAD_BYTES before it
             before = list(accumulate(map(len, texts), initial=self._head_bytes))
             taken = bisect_left(before, HEAD_BYTES, hi=len(texts))
-            self._head.extend(zip(range(self._number + 1, self._number + taken + 1), texts[:taken], strict=True))
+            self._head += texts[:taken]
             self._number += taken
             self._head_bytes = before[taken]
             if taken < len(texts):  # its byte bound reached
@@ -98,26 +98,27 @@ class SearchableLines:
         if self._partial:
             self._take(self._partial)
             self._partial = b""
-        lines = dict(self._head)
-        if self._tail:
-            numbers = [number for number, _ in self._tail]
-            lines.update(zip(numbers, _shown_lines(b"\n".join(raw for _, raw in self._tail)), strict=True))
-        kept = _without_repeats(sorted(lines.items()), last=self._number)
+        # the head is lines 1.. and the tail the last lines: two runs of consecutive numbers
+        numbers = [*range(1, len(self._head) + 1), *range(self._number - len(self._tail) + 1, self._number + 1)]
+        texts = self._head + (_shown_lines(b"\n".join(raw for _, raw in self._tail)) if self._tail else [])
+        kept = {numbers[index]: texts[index] for index in _without_repeats(numbers, texts, last=self._number)}
         for number, text in extra:
             kept.setdefault(number, _shown(text.encode()))
         return list(_grouped(sorted(kept.items())))
 
 
-def _without_repeats(lines: list[tuple[int, str]], *, last: int) -> dict[int, str]:
-    """The lines less those between the edges that repeat an earlier line but for its digits."""
-    masked = "\n".join(text for _, text in lines).translate(_DIGITS_AS_ZERO).split("\n")
-    seen: set[str] = set()
-    kept: dict[int, str] = {}
-    for (number, text), template in zip(lines, masked, strict=True):
-        if number <= EDGE_LINES or number > last - EDGE_LINES or template not in seen:
-            kept[number] = text
-            seen.add(template)
-    return kept
+def _without_repeats(numbers: list[int], texts: list[str], *, last: int) -> list[int]:
+    """The indexes of the lines (numbered in order) less those between the edges that repeat an earlier line
+    but for its digits: each template's first line, and every line of the edges."""
+    if not texts:
+        return []
+    templates = "\n".join(texts).translate(_DIGITS_AS_ZERO).split("\n")
+    count = len(templates)
+    first_of = dict(zip(reversed(templates), range(count - 1, -1, -1), strict=True))  # the earliest index wins
+    kept = set(first_of.values())
+    kept.update(range(bisect_right(numbers, EDGE_LINES)))
+    kept.update(range(bisect_right(numbers, last - EDGE_LINES), count))
+    return sorted(kept)
 
 
 def _grouped(lines: list[tuple[int, str]]) -> Iterator[tuple[int, str]]:

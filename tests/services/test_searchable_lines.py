@@ -87,3 +87,17 @@ def test_lines_that_repeat_but_for_their_digits_are_indexed_once_between_the_edg
     assert len(middle) < 60  # one line per template of digits, of 1,600 lines there
     assert lines[last] == "RuntimeError: CUDA error: an illegal memory access"
     assert lines[1] == "[INFO:swift] args: model=acme/Walrus-13B"
+
+
+def test_a_repeat_is_indexed_at_its_first_line_wherever_that_is() -> None:
+    """A template first seen in the head's edge is not indexed again in the middle; one first seen in the middle
+    is indexed there once; the tail's edge keeps every line; a log with no lines has no blocks."""
+    middle = [f"step {number:04d} loss 0.{number:04d}" for number in range(EDGE_LINES + 1, 400)]
+    log = "\n".join([*(f"warmup {number:03d}" for number in range(1, EDGE_LINES + 1)), "warmup 999", *middle,
+                     *(f"warmup {number:03d}" for number in range(1, EDGE_LINES + 1))]).encode()
+    lines = _indexed(log, seed=5)
+    last = 2 * EDGE_LINES + len(middle) + 1
+    assert [number for number in lines if EDGE_LINES < number <= last - EDGE_LINES] == [EDGE_LINES + 2]
+    assert lines[EDGE_LINES + 2] == f"step {EDGE_LINES + 1:04d} loss 0.{EDGE_LINES + 1:04d}"
+    assert set(range(last - EDGE_LINES + 1, last + 1)) <= set(lines)
+    assert SearchableLines().blocks() == []
