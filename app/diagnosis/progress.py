@@ -241,11 +241,12 @@ class ProgressTracker:
             marker = _TRAINING_MARKERS.search(data)
             if marker is not None:
                 self._training_started_line = first_line + data.count(b"\n", 0, marker.start())
+        marked = "progress" in fired  # whether any step mark may be in this block: its screen misses none
         if "bad_loss" in fired and self._first_bad is None:
-            self._read_first_bad_loss(data, first_line, fired["bad_loss"])
+            self._read_first_bad_loss(data, first_line, fired["bad_loss"], marked=marked)
         if "loss" in fired:
             words = [b"loss"] + [word for word, name in _LOSS_SPELLINGS if name in fired]
-            self._sample_losses(data, first_line, words)
+            self._sample_losses(data, first_line, words, marked=marked)
 
     def _find_first_training_mark(self, data: bytes, first_line: int) -> None:
         probe_end = data.rfind(b"\n", 0, _END_PROBE) + 1  # whole lines only: no mark cut short
@@ -282,14 +283,16 @@ class ProgressTracker:
                 )
         return step
 
-    def _point_at(self, data: bytes, offset: int, value: float) -> LossPoint:
-        step = self._step_before(data, offset)
+    def _point_at(self, data: bytes, offset: int, value: float, *, marked: bool) -> LossPoint:
+        """The loss value at offset, at the step before it; in a block without step marks (`marked` False), at
+        the step after the last one seen, without looking for marks that are not there."""
+        step = self._step_before(data, offset) if marked else None
         if step is None:
             step = (self._last_step_seen or 0) + 1
         self._last_step_seen = step
         return LossPoint(step=step, loss=value)
 
-    def _read_first_bad_loss(self, data: bytes, first_line: int, screened_end: int) -> None:
+    def _read_first_bad_loss(self, data: bytes, first_line: int, screened_end: int, *, marked: bool) -> None:
         """The first NaN/Inf loss, searched from the line _LOSS_REACH before the end of the screen's first match:
         the screen's pattern holds every match of _BAD_LOSS, so none starts earlier (but after that much
         whitespace). A search of the whole block in `re` took ~0.2 s for each 4 MB."""
@@ -297,12 +300,13 @@ class ProgressTracker:
         match = _BAD_LOSS.search(data, start)
         if match is None:
             return
-        point = self._point_at(data, match.start(), math.nan if b"nan" in match.group(1).lower() else math.inf)
+        point = self._point_at(data, match.start(), math.nan if b"nan" in match.group(1).lower() else math.inf,
+                               marked=marked)
         line = first_line + data.count(b"\n", 0, match.start())
         self._first_bad = LossEvent(point, line, _line_text(data, match.start()))
         self._loss_points.append((point, line))
 
-    def _sample_losses(self, data: bytes, first_line: int, words: list[bytes]) -> None:
+    def _sample_losses(self, data: bytes, first_line: int, words: list[bytes], *, marked: bool) -> None:
         """Loss values spread over the block, in order: LOSS_SAMPLES_PER_BLOCK in the first blocks, fewer after."""
         self._loss_blocks += 1
         samples = LOSS_SAMPLES_PER_BLOCK if self._loss_blocks <= DENSE_SAMPLED_BLOCKS else LOSS_SAMPLES_PER_LATER_BLOCK
@@ -311,7 +315,7 @@ class ProgressTracker:
         finder = _LossFinder(data, words)
         while (match := finder.next_at_or_after(position)) is not None:
             raw = match.group(1) if match.group(1) is not None else match.group(2)
-            point = self._point_at(data, match.start(), _to_float(raw))
+            point = self._point_at(data, match.start(), _to_float(raw), marked=marked)
             self._loss_points.append((point, first_line))  # the block's line: enough to keep them in order
             if math.isfinite(point.loss) and self._divergence is None:
                 self._watch_divergence(point, first_line, data, match.start())
