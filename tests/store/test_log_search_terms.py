@@ -47,6 +47,21 @@ def test_the_service_splits_text_as_the_sql_function_does(session: Session) -> N
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_blocks_stored_together_keep_each_its_own_text_line_and_terms(session: Session) -> None:
+    """A log's blocks go to PostgreSQL in one statement, their terms joined: each row gets its own, also a
+    block with none."""
+    first, second = _add(session, 11), _add(session, 12)
+    blocks = [(first if index % 2 else second, 10 * index + 1, sample) for index, sample in enumerate(TEXTS)]
+    insert_blocks(session, blocks)
+    stored = session.execute(text("SELECT diagnosis_id, first_line, text, tsvector_to_array(search_terms) "
+                                  "FROM log_text WHERE diagnosis_id IN (:a, :b) ORDER BY first_line"),
+                             {"a": first, "b": second}).all()
+    assert [(row[0], row[1], row[2]) for row in stored] == blocks
+    assert [sorted(row[3]) for row in stored] == [sorted(search_terms(sample)) for sample in TEXTS]
+
+
+@pytest.mark.postgres
 @pytest.mark.parametrize("empty_store_url", ["postgresql"], indirect=True)
 def test_rows_stored_before_the_terms_column_are_found_after_the_upgrade(empty_store_url: str) -> None:
     migrate.upgrade(empty_store_url, "fb267ea0273b")
