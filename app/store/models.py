@@ -123,7 +123,8 @@ class LogText(Base):
     """Lines of a stored (redacted) log that search reads: its head, its tail and its evidence, in blocks of
     consecutive lines. The index over `text` is the database's own, made by the migrations (SQLite: the FTS5
     trigram table `log_text_fts`, which keeps no positions; PostgreSQL: the `search_terms` column, a GIN-indexed
-    tsvector of the text's terms that repositories/log_text.py writes with each block)."""
+    tsvector of the text's terms). Rows are stored by repositories/log_text.py only, which fills either index as
+    it stores them (a row inserted elsewhere would not be found by search)."""
 
     __tablename__ = "log_text"
 
