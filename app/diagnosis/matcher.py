@@ -78,6 +78,15 @@ class _Pattern(msgspec.Struct, frozen=True):
     compiled: CompiledPattern
 
 
+class _ScreenPlan(msgspec.Struct, frozen=True):
+    """What a matcher's databases screen: each expression with its target (pattern index or screen name), its
+    Hyperscan flags, and whether every match of it spells a gate word."""
+
+    entries: list[tuple[bytes, int | str]]
+    flags: list[int]
+    gated: list[bool]
+
+
 class Screened(msgspec.Struct):
     """What the Hyperscan pass found in one block."""
 
@@ -156,26 +165,35 @@ class Matcher:
         training log (a loss every step): in the shared database each of their matches would cost, so each
         is scanned in a database of its own, which stops at its first match."""
         self.signatures = signature_set.signatures
-        self._patterns: list[_Pattern] = []
+        self._patterns = [_Pattern(signature_index, compiled)
+                          for signature_index, signature in enumerate(self.signatures)
+                          for compiled in signature.compiled]
         self._always_confirmed: list[int] = []  # patterns Hyperscan cannot screen even approximately
-        entries: list[tuple[bytes, int | str]] = []  # (expression, pattern index or screen name)
-        for signature_index, signature in enumerate(self.signatures):
-            for compiled in signature.compiled:
-                entries.append((screen_form(compiled.source), len(self._patterns)))
-                self._patterns.append(_Pattern(signature_index, compiled))
         screens = screen or {}
-        entries.extend((expression, name) for name, expression in screens.items() if name not in frequent)
         self._located = frozenset(located)
-        gated = [entry for entry, spells in zip(entries, _spelling_gate_words(entries, cache_dir), strict=True)
-                 if spells]
-        self._every = self._load_or_compile(entries, cache_dir)
-        self._ungated = self._load_or_compile([entry for entry in entries if entry not in gated], cache_dir)
-        self._gate = self._load_or_compile([(_GATE_EXPRESSION, _GATE)] if gated else [], cache_dir)
+        plan = cached_value(cache_dir, "screen-plan",
+                            (signature_set.version, sorted(screens.items()), sorted(located), sorted(frequent)),
+                            lambda: self._plan(screens, frequent))
+        self._every = self._load_or_compile(plan.entries, plan.flags, cache_dir)
+        ungated = [index for index, gated in enumerate(plan.gated) if not gated]
+        self._ungated = self._load_or_compile([plan.entries[index] for index in ungated],
+                                              [plan.flags[index] for index in ungated], cache_dir)
+        gate: list[tuple[bytes, int | str]] = [(_GATE_EXPRESSION, _GATE)] if any(plan.gated) else []
+        self._gate = self._load_or_compile(gate, [self._flags(entry) for entry in gate], cache_dir)
         self._frequent = [
             (name, _screen_database(name, screens[name], cache_dir)) for name in frequent if name in screens
         ]
         self._after_screens = self._load_after_screens(cache_dir)
         self._scratch = threading.local()  # Hyperscan scratch space is per scan in flight: one per thread
+
+    def _plan(self, screens: dict[str, bytes], frequent: Collection[str]) -> _ScreenPlan:
+        """What the databases screen, with which flags, and which patterns the gate words guard: worked out once
+        per signature set and screens, and kept in the cache folder (a fresh process's start otherwise)."""
+        entries: list[tuple[bytes, int | str]] = [(screen_form(pattern.compiled.source), index)
+                                                  for index, pattern in enumerate(self._patterns)]
+        entries.extend((expression, name) for name, expression in screens.items() if name not in frequent)
+        gated = [always_spells(expression, GATE_WORDS, GATE_WHOLE_WORDS) for expression, _ in entries]
+        return _ScreenPlan(entries, [self._flags(entry) for entry in entries], gated)
 
     def _load_after_screens(self, cache_dir: Path | None) -> dict[str, hyperscan.Database]:
         """Each `after` pattern in a database of its own, to screen the window before a match: `regex` takes
@@ -219,10 +237,11 @@ class Matcher:
             hyperscan.HS_FLAG_PREFILTER if _LIKELY_UNSUPPORTED.search(expression.decode()) else 0
         )
 
-    def _load_or_compile(self, entries: list[tuple[bytes, int | str]], cache_dir: Path | None) -> _Database:
+    def _load_or_compile(
+        self, entries: list[tuple[bytes, int | str]], flags: list[int], cache_dir: Path | None
+    ) -> _Database:
         if not entries:
             return _Database(None, [])
-        flags = [self._flags(entry) for entry in entries]
         try:
             database = cached_database([expression for expression, _ in entries], flags, cache_dir)
         except hyperscan.error:
@@ -381,14 +400,6 @@ class _LineIndex:
         self._offsets.insert(index + 1, offset)
         self._lines.insert(index + 1, line)
         return line
-
-
-def _spelling_gate_words(entries: list[tuple[bytes, int | str]], cache_dir: Path | None) -> list[bool]:
-    """always_spells of each pattern for the gate words, kept in the cache folder: reading 600 patterns'
-    parse trees would be most of a fresh process's start."""
-    expressions = [expression for expression, _ in entries]
-    return cached_value(cache_dir, "gate", (expressions, GATE_WORDS, GATE_WHOLE_WORDS), lambda: [
-        always_spells(expression, GATE_WORDS, GATE_WHOLE_WORDS) for expression in expressions])
 
 
 def always_spells(expression: bytes, words: Sequence[str], whole_words: Sequence[str] = ()) -> bool:

@@ -110,12 +110,29 @@ def test_a_diagnoser_from_cached_sets_diagnoses_as_a_fresh_one(tmp_path: Path) -
     fresh = Diagnoser(load_signature_set(), frameworks=load_framework_set())
     load_signature_set(cache_dir=cache)
     load_framework_set(cache_dir=cache)
+    Diagnoser(load_signature_set(cache_dir=cache), frameworks=load_framework_set(cache_dir=cache), cache_dir=cache)
+    assert list(cache.glob("hyperscan-*.db")) and _cache_files(cache, "screen-plan")
     cached = Diagnoser(load_signature_set(cache_dir=cache), frameworks=load_framework_set(cache_dir=cache),
-                       cache_dir=cache)
-    assert list(cache.glob("hyperscan-*.db"))
+                       cache_dir=cache)  # its screening plan and databases read back
     for log in sorted(LOGS.glob("*.log"))[:40]:
         assert (json.dumps(cached.diagnose(log).to_dict(), sort_keys=True)
                 == json.dumps(fresh.diagnose(log).to_dict(), sort_keys=True)), log.name
+
+
+def test_a_changed_pattern_is_screened_though_an_earlier_plan_was_cached(tmp_path: Path) -> None:
+    """The screening plan is kept under the signature set's content: a new pattern is in the next one."""
+    folder, cache = _copy_signatures(tmp_path), tmp_path / "cache"
+    log = tmp_path / "crash.log"
+    log.write_text("step 10 loss 1.2\nGPU melted: the flux capacitor ran out of memory\n")
+    frameworks = load_framework_set()
+    before = Diagnoser(load_signature_set(builtin_dir=folder, cache_dir=cache), frameworks=frameworks, cache_dir=cache)
+    assert before.diagnose(log).signature != "cuda-oom"
+    target = folder / "cuda-oom.yaml"
+    new_pattern = "patterns:\n  - 'flux capacitor ran out of memory'\n"
+    target.write_text(target.read_text().replace("patterns:\n", new_pattern, 1))
+    after = Diagnoser(load_signature_set(builtin_dir=folder, cache_dir=cache), frameworks=frameworks, cache_dir=cache)
+    assert after.diagnose(log).signature == "cuda-oom"
+    assert len(_cache_files(cache, "screen-plan")) == 2
 
 
 def test_a_redactor_from_the_cache_redacts_every_sample(tmp_path: Path) -> None:
