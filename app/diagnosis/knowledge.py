@@ -16,7 +16,6 @@ import logging
 import os
 import pickle
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
@@ -219,6 +218,8 @@ def read_cache_file(path: Path | None, parse: Callable[[bytes], CachedT]) -> Cac
 
 def write_cache_file(path: Path, data: bytes) -> None:
     """Best effort, atomically: a cache that cannot be written is simply not used."""
+    import tempfile  # here, not at the top: with a warm cache a process writes none (tempfile imports random)
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
