@@ -65,6 +65,12 @@ class SearchableLines:
         """Take whole lines (joined by \\n: one more line than newlines)."""
         if self._head_open():
             room = HEAD_LINES - len(self._head)
+            if whole.count(b"\n") < room and self._head_bytes + len(whole) < HEAD_BYTES:  # all of it fits
+                texts = _shown_lines(whole)  # (a shown line is never longer than its bytes)
+                self._head += texts
+                self._number += len(texts)
+                self._head_bytes += sum(map(len, texts))
+                return
             lines = whole.split(b"\n", room)
             rest = lines.pop() if len(lines) > room else None  # the lines past the room, still joined
             texts = _shown_lines(b"\n".join(lines))
