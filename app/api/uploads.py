@@ -24,6 +24,7 @@ from app.errors import (
     UnsupportedMediaError,
     UploadStalledError,
 )
+from app.services.ingest_jobs import owner_gone, process_owner
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -98,7 +99,9 @@ async def spooled_upload(
         body = _gunzipped(body, max_decompressed_bytes)
     media_type, options = parse_options_header(request.headers.get("content-type"))
     spool_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(prefix=UPLOAD_PREFIX, suffix=".log", delete=False, dir=spool_dir) as spool:
+    # named by its process, so that a worker starting beside this one sweeps only what dead processes left
+    with tempfile.NamedTemporaryFile(prefix=f"{UPLOAD_PREFIX}{process_owner()}.", suffix=".log", delete=False,
+                                     dir=spool_dir) as spool:
         upload = SpooledUpload(path=Path(spool.name))
     try:
         with upload.path.open("wb") as sink:
@@ -115,9 +118,14 @@ async def spooled_upload(
 
 
 def sweep_spooled_uploads(spool_dir: Path) -> int:
-    """Delete uploads a killed server left half-written in its spool folder; how many went."""
+    """Delete the uploads that processes of this host left half-written in the spool folder when they died; how
+    many went. Those of live processes (the other workers of this server) are theirs: a worker that started
+    beside them and swept every upload made their requests fail with `cannot open`."""
     removed = 0
     for leftover in spool_dir.glob(f"{UPLOAD_PREFIX}*"):
+        owner = leftover.name.removeprefix(UPLOAD_PREFIX).rpartition(".")[0].rpartition(".")[0]
+        if owner and not owner_gone(owner):
+            continue
         leftover.unlink(missing_ok=True)
         removed += 1
     return removed

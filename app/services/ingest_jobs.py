@@ -37,6 +37,13 @@ def process_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def owner_gone(owner: str) -> bool:
+    """Whether the process named by `owner` (process_owner() of some process) is of this host and has ended; a
+    process of another host is never judged gone here."""
+    owner_host, _, pid = owner.rpartition(":")
+    return owner_host == socket.gethostname() and not (pid.isdigit() and _alive(int(pid)))
+
+
 def queue_job(session_factory: sessionmaker[Session], *, upload: Path, meta: IngestMeta, settings: Settings) -> str:
     """Move the spooled upload where jobs wait and record the job, queued; its id."""
     job_id = uuid.uuid4().hex
@@ -90,13 +97,11 @@ def run_job(
 def fail_orphaned_jobs(session_factory: sessionmaker[Session]) -> int:
     """Jobs that a process of this host queued and that died with it: failed, their logs deleted. For the
     embedded store, whose jobs run in the process that took them; how many there were."""
-    host = socket.gethostname()
     failed = 0
     with session_factory.begin() as session:
         waiting = session.scalars(select(IngestJob).where(IngestJob.status.in_(("queued", "running")))).all()
         for job in waiting:
-            owner_host, _, pid = job.owner.rpartition(":")
-            if owner_host != host or (pid.isdigit() and _alive(int(pid))):
+            if not owner_gone(job.owner):
                 continue
             _fail(job, "server_restarted", RESTARTED_MESSAGE)
             failed += 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import socket
+import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -10,6 +12,8 @@ import zstandard
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from server_support import HF_TOKEN, oom_log
+
+from app.services.ingest_jobs import process_owner
 
 URL = "/api/v1/diagnoses"
 
@@ -197,10 +201,22 @@ def test_a_gzip_bomb_within_the_limit_is_refused_by_its_expansion(make_app: Call
 def test_uploads_a_killed_server_left_behind_are_swept_at_start(make_app: Callable[..., FastAPI], tmp_path) -> None:
     spool = tmp_path / "uploads"
     spool.mkdir()
-    (spool / "trainwreck-upload-abc.log").write_bytes(b"x" * 1000)
+    host = socket.gethostname()
+    left = [f"trainwreck-upload-{host}:{_ended_pid()}.k2x9q0ab.log", "trainwreck-upload-abc.log"]  # the last: older
+    kept = [f"trainwreck-upload-{process_owner()}.p0q1r2s3.log", "trainwreck-upload-another-host:1.a1b2c3d4.log"]
+    for name in [*left, *kept]:
+        (spool / name).write_bytes(b"x" * 1000)
     with TestClient(make_app(data_dir=str(tmp_path))) as client:
         assert client.get("/healthz").status_code == 200
-    assert list(spool.glob("trainwreck-upload-*")) == []
+    # an upload a live worker of this host is receiving stays, as does another host's: theirs to sweep
+    assert sorted(path.name for path in spool.glob("trainwreck-upload-*")) == sorted(kept)
+
+
+def _ended_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
 
 
 def test_a_small_log_is_not_kept_waiting_behind_big_ones(make_app: Callable[..., FastAPI]) -> None:
