@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -411,5 +412,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def run() -> None:
+    """The `trainwreck` command: main(), then the process ends without its last full garbage collection, which
+    walked every object the knowledge sets are made of (~10 of a small diagnosis's ~140 ms)."""
+    status = main()
+    gc.freeze()  # the objects still alive are the process's to the end: freed by the exit, not searched for cycles
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
