@@ -123,6 +123,7 @@ def sweep_spooled_uploads(spool_dir: Path) -> int:
     beside them and swept every upload made their requests fail with `cannot open`."""
     removed = 0
     for leftover in spool_dir.glob(f"{UPLOAD_PREFIX}*"):
+        # `<prefix><host>:<pid>.<random>.log`; older servers' names carry no owner
         owner = leftover.name.removeprefix(UPLOAD_PREFIX).rpartition(".")[0].rpartition(".")[0]
         if owner and not owner_gone(owner):
             continue
