@@ -23,7 +23,8 @@ MAX_PARAMETERS = 2000
 _RANK = rb"(?:\[(?:rank|default)\d+\]:)?"  # torchrun's per-rank line prefix, allowed where a pattern is anchored
 _MULTILINE_ARG = re.compile(rb"^" + _RANK + rb"(?:\[INFO:\w+\]\s*)?([a-z_][a-z0-9_]*)=([^\n]*?),?\r?$", re.M)
 _INLINE_ARG = re.compile(rb"(?<![\w.-])([a-z_][a-z0-9_]*)=('[^'\n]{0,300}'|\"[^\"\n]{0,300}\"|[\w.+/:-]{1,300})")
-_DICT_ARG = re.compile(rb"'([a-z_][a-z0-9_]*)':\s*('[^'\n]{0,300}'|[\w.+-]{1,100})")
+_DICT_VALUE = rb"':\s*('[^'\n]{0,300}'|[\w.+-]{1,100})"
+_DICT_ARG = re.compile(rb"'([a-z_][a-z0-9_]*)" + _DICT_VALUE)
 # Megatron's argument dump
 _DOTTED_ARG = re.compile(rb"^" + _RANK + rb"\s*([a-z_][a-z0-9_]*) \.{3,} ([^\s]+)\r?$", re.M)
 _JSON_ARG = re.compile(rb"\"([a-z_][a-z0-9_]*)\":\s*(\"[^\"\n]{0,300}\"|[\w.+-]{1,100})")  # DeepSpeed's JSON config
@@ -65,6 +66,53 @@ _RANK_PREFIX = re.compile(rb"\[(?:rank|default)(\d+)\]")
 _LONG_REPEAT = re.compile(rb"(?<!\\)\{(\d+),\d{3,}\}")
 # What the head's screen looks for, in this order (the frameworks' marks follow them).
 _SCREENED = (*_ARGUMENTS, _COMMAND, _GPU_NAME, _WORLD_SIZE)
+_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _any_byte_but(excluded: bytes) -> bytes:
+    return b"[^" + b"".join(b"\\x%02x" % byte for byte in sorted(set(excluded) | {10})) + b"]"
+
+
+def _word_byte(*, first: bool, but: bytes = b"") -> bytes:
+    allowed = (_WORD - set(b"0123456789") if first else _WORD) - set(but)
+    return b"[" + b"".join(b"\\x%02x" % byte for byte in sorted(allowed)) + b"]"
+
+
+def _text_without(literal: bytes) -> bytes:
+    """An expression for any text within a line that does not hold `literal`; Hyperscan has no lookahead.
+
+    The literal's first byte may recur only as its last, so that a partial match that fails restarts either at
+    that byte or at none (what a general automaton would work out).
+    """
+    first, size = literal[:1], len(literal)
+    if first in literal[1:-1]:
+        raise ValueError(f"{literal!r}: its first byte recurs inside it")
+    quoted = [re.escape(literal[1:read]) for read in range(size)]  # what follows `first` in each partial match
+    # from a partial match of `read` bytes: back to a partial match of one (`first` again), or to none
+    again = [quoted[read] + re.escape(first) for read in range(1, size) if literal[read] != first[0]]
+    broken = [quoted[read] + _any_byte_but(bytes([literal[read], first[0]])) for read in range(1, size)]
+    restarts = re.escape(first) + b"(?:" + b"|".join(again) + b")*"
+    ends_partway = restarts + b"(?:" + b"|".join(quoted[2:]) + b")?" if size > 2 else restarts
+    return (b"(?:" + _any_byte_but(first) + b"|" + restarts + b"(?:" + b"|".join(broken) + b"))*(?:"
+            + ends_partway + b")?")
+
+
+def _identifier_other_than(word: bytes) -> bytes:
+    """An expression for any identifier (`[a-z_][a-z0-9_]*`) but `word`."""
+    tail = _word_byte(first=False) + b"*"
+    branches = [word[:at] + _word_byte(first=at == 0, but=word[at : at + 1]) + tail for at in range(len(word))]
+    branches += [word[:at] for at in range(1, len(word))]
+    branches.append(word + _word_byte(first=False) + b"+")
+    return b"(?:" + b"|".join(branches) + b")"
+
+
+# The screen's own form of a pattern, where it can leave out lines whose settings would be dropped
+# (_NOT_SETTINGS) and which come by the thousand: a loss dict every logging step (`{'loss': 2.1, 'grad_norm':
+# 0.3, ...}`) is full of dict arguments, so only those with no `'loss'` before them, and whose key is not `loss`,
+# are screened. A line that states settings holds no `'loss'`, so none is missed.
+_SCREEN_FORMS = {
+    _DICT_ARG: b"^" + _text_without(b"'loss'") + b"'(" + _identifier_other_than(b"loss") + b")" + _DICT_VALUE,
+}
 
 
 class RunFacts(msgspec.Struct):
@@ -237,7 +285,8 @@ class FactScreen:
     def _compile(
         marks: list[tuple[int, bytes]], flags: int, mark_flags: int, cache_dir: Path | None
     ) -> hyperscan.Database:
-        patterns = [*(pattern.pattern for pattern in _SCREENED), *(mark for _, mark in marks)]
+        patterns = [*(_SCREEN_FORMS.get(pattern, pattern.pattern) for pattern in _SCREENED),
+                    *(mark for _, mark in marks)]
         expressions = [_line_expression(pattern) for pattern in patterns]
         return cached_database(expressions, [flags] * len(_SCREENED) + [mark_flags] * len(marks), cache_dir)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.diagnosis.engine import Diagnoser
-from app.diagnosis.facts import FactCollector, FactScreen
+from app.diagnosis.facts import _DICT_ARG, _SCREENED, FactCollector, FactScreen, HeadLines, _text_without
 from app.diagnosis.frameworks import load_framework_set
 
 MEGATRON_COMMAND = (
@@ -148,3 +150,45 @@ def test_a_framework_mark_on_every_line_is_reported_once_and_still_recognised() 
     collector = FactCollector(screen=screen)
     collector.feed(head)
     assert collector.finish().framework == "transformers"
+
+
+# what loss dicts and settings dicts are made of, with keys that are `loss` or nearly
+DICT_FRAGMENTS = ["'loss'", "'los'", "'lossy'", "'l'", "'lo'", "'loss_type'", "'lr'", "'eval_loss'", ": ", ":", "2.1",
+                  "'x'", "{", "}", ", ", "'", "l", "o", "s", "ss'", "Train:  45%|", "'loss", "loss'", "\"loss\"", " "]
+
+
+@pytest.fixture(scope="module")
+def bare_screen() -> FactScreen:
+    return FactScreen(())
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(DICT_FRAGMENTS), max_size=14).map("".join))
+def test_the_dict_argument_screen_misses_no_line_that_states_settings(bare_screen: FactScreen, line: str) -> None:
+    """The screen leaves out loss dicts' lines by its own form of the pattern: never a line whose dict arguments
+    are read when every line is looked at."""
+    text = line.encode() + b"\n"
+    every_line = HeadLines(text, [[len(text) - 1]] * len(_SCREENED), [])
+
+    screened = bare_screen.lines(text)
+
+    if _DICT_ARG.search(every_line.settings(_DICT_ARG)):
+        assert screened.settings(_DICT_ARG) == text
+
+
+def test_a_loss_dict_every_step_is_not_screened_for_settings_but_a_settings_dict_is() -> None:
+    loss_lines = b"".join(b"{'loss': %d.5, 'grad_norm': 0.3, 'learning_rate': 2e-05, 'epoch': 0.1}\n" % step
+                          for step in range(500))
+    settings_line = b"trainer config {'per_device_train_batch_size': 4, 'loss_type': 'sigmoid'}\n"
+
+    lines = FactScreen(()).lines(loss_lines + settings_line + loss_lines)
+
+    assert lines.settings(_DICT_ARG) == settings_line
+    collector = FactCollector()
+    collector.feed(loss_lines + settings_line + loss_lines)
+    assert collector.finish().parameters == {"per_device_train_batch_size": 4, "loss_type": "sigmoid"}
+
+
+def test_text_without_a_literal_is_refused_where_the_literal_overlaps_itself() -> None:
+    with pytest.raises(ValueError, match="recurs"):
+        _text_without(b"abab")
