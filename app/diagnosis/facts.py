@@ -69,13 +69,18 @@ _SCREENED = (*_ARGUMENTS, _COMMAND, _GPU_NAME, _WORLD_SIZE)
 _WORD = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
+def _byte_class(members: set[int] | frozenset[int], *, negated: bool = False) -> bytes:
+    return b"[" + b"^" * negated + b"".join(b"\\x%02x" % byte for byte in sorted(members)) + b"]"
+
+
 def _any_byte_but(excluded: bytes) -> bytes:
-    return b"[^" + b"".join(b"\\x%02x" % byte for byte in sorted(set(excluded) | {10})) + b"]"
+    """Any byte of a line but these."""
+    return _byte_class(set(excluded) | {ord("\n")}, negated=True)
 
 
 def _word_byte(*, first: bool, but: bytes = b"") -> bytes:
-    allowed = (_WORD - set(b"0123456789") if first else _WORD) - set(but)
-    return b"[" + b"".join(b"\\x%02x" % byte for byte in sorted(allowed)) + b"]"
+    """A byte of an identifier (its first: no digit), but these."""
+    return _byte_class((_WORD - set(b"0123456789") if first else _WORD) - set(but))
 
 
 def _text_without(literal: bytes) -> bytes:

@@ -176,12 +176,12 @@ def test_the_dict_argument_screen_misses_no_line_that_states_settings(bare_scree
         assert screened.settings(_DICT_ARG) == text
 
 
-def test_a_loss_dict_every_step_is_not_screened_for_settings_but_a_settings_dict_is() -> None:
+def test_a_loss_dict_every_step_is_not_screened_for_settings_but_a_settings_dict_is(bare_screen: FactScreen) -> None:
     loss_lines = b"".join(b"{'loss': %d.5, 'grad_norm': 0.3, 'learning_rate': 2e-05, 'epoch': 0.1}\n" % step
                           for step in range(500))
     settings_line = b"trainer config {'per_device_train_batch_size': 4, 'loss_type': 'sigmoid'}\n"
 
-    lines = FactScreen(()).lines(loss_lines + settings_line + loss_lines)
+    lines = bare_screen.lines(loss_lines + settings_line + loss_lines)
 
     assert lines.settings(_DICT_ARG) == settings_line
     collector = FactCollector()
