@@ -43,6 +43,19 @@ def test_every_pattern_is_fast_on_hostile_lines() -> None:
             assert time.perf_counter() - started < 1.0, f"{pattern.pattern!r} is slow"
 
 
+@pytest.mark.parametrize(("framework_id", "step_format", "sample"), _CASES,
+                         ids=[f"{case[0]}:{case[1].name}:{index}" for index, case in enumerate(_CASES)])
+def test_the_progress_screen_fires_on_every_sample_that_shows_a_step(
+    diagnoser: Diagnoser, framework_id, step_format, sample
+) -> None:
+    """The screen may pass blocks without a mark (it is a superset), never miss one: a block it passes over is
+    read as having no step mark, so the run would show none (or a step counted from its loss values)."""
+    if sample.step is None:
+        return
+    log = f"{'x' * 300}\n{sample.line}\n{'y' * 300}\nRuntimeError: boom\n".encode()
+    assert diagnoser.diagnose(log).step == sample.step, f"{framework_id}/{step_format.name}: {sample.line!r}"
+
+
 def test_every_framework_file_is_loaded_and_the_progress_screen_compiles() -> None:
     assert sorted(framework.id for framework in _SET.frameworks) == sorted(
         path.stem for path in BUILTIN_FRAMEWORK_DIR.glob("*.yaml"))
