@@ -26,6 +26,7 @@ from app.diagnosis.reader import (
     decode_line,
     iter_decompressed,
     iter_whole_lines,
+    keep_freed_blocks,
     open_seekable,
     strip_ansi,
 )
@@ -169,8 +170,10 @@ class Diagnoser:
             line = 1
             try:
                 # after the last read, as many turns again with none, to take the blocks still in flight
-                for read in chain(reads, repeat(None, SCREEN_AHEAD + 1)):
+                for index, read in enumerate(chain(reads, repeat(None, SCREEN_AHEAD + 1))):
                     if read is not None:
+                        if index == 2:
+                            keep_freed_blocks()
                         ahead.append(self._workers.submit(self._screen_block, read))
                     if len(ahead) > SCREEN_AHEAD or (read is None and ahead):
                         raw, data, screened, count = ahead.popleft().result()

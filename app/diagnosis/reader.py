@@ -7,6 +7,7 @@ stream is read in order (iter_decompressed, iter_whole_lines).
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import stat
@@ -29,6 +30,7 @@ BLOCK_TARGET = 4 << 20
 MAX_LINE_BYTES = 1 << 20
 _BOUNDARY_PROBE = 64 * 1024  # read around a block's nominal start and end to find where its lines begin
 ZSTD_SLICE = 2048
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 ANSI_ESCAPE = regex.compile(rb"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 BINARY_SAMPLE = 64 * 1024
 _BINARY_CONTROL = bytes(byte for byte in range(0x20) if byte not in b"\t\n\r\x0c\x1b\x08")
@@ -42,6 +44,23 @@ class LineBlock(msgspec.Struct, frozen=True):
     data: bytes
     first_line: int
     line_count: int
+
+
+@functools.cache
+def keep_freed_blocks() -> None:
+    """Have glibc keep freed blocks' memory for the next blocks, for a log of several: by default it hands each
+    4 MB block back to the system when it is freed and faults the next one in page by page, ~30,000 page
+    faults more per 300 MB (0.05-0.1 s of system time). Set once per process; under another C library, nothing.
+    The memory kept is at most what the blocks in flight held at once."""
+    try:
+        os.confstr("CS_GNU_LIBC_VERSION")
+    except (ValueError, OSError, AttributeError):  # not glibc: its allocator has its own ways
+        return
+    import ctypes  # here: ~2 ms, for logs of several blocks only
+
+    mallopt = ctypes.CDLL(None).mallopt
+    mallopt(_M_MMAP_THRESHOLD, 4 * BLOCK_TARGET)  # blocks come from the heap, not each from its own mapping
+    mallopt(_M_TRIM_THRESHOLD, 16 * BLOCK_TARGET)  # and the heap is not given back under this much free
 
 
 def count_lines(data: bytes) -> int:
