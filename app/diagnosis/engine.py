@@ -172,7 +172,7 @@ class Diagnoser:
                 # after the last read, as many turns again with none, to take the blocks still in flight
                 for index, read in enumerate(chain(reads, repeat(None, SCREEN_AHEAD + 1))):
                     if read is not None:
-                        if index == 2:
+                        if index == 2:  # a third block: the log is big enough for the allocator to keep blocks
                             keep_freed_blocks()
                         ahead.append(self._workers.submit(self._screen_block, read))
                     if len(ahead) > SCREEN_AHEAD or (read is None and ahead):
